@@ -1,0 +1,201 @@
+r"""Connectivity metrics on BOLD-like signals: one table of names, definitions and units.
+
+Two stages, so that memory stays flat in simulated duration:
+
+1. :class:`OnlineStats` consumes blocks of BOLD samples at the TR, ``(T, items, regions)``, and keeps
+   only running sums (mean, cross-products), the Kuramoto order parameter's first two moments and a
+   DMN-dominance counter.
+2. :func:`metrics_from_stats` turns those sums into named metrics per item.
+
+Phases for synchrony come from complex demodulation (Bloomfield 2000, *Fourier analysis of time
+series*, ch. 7): the signal is shifted by :math:`e^{-i\omega_0 t}` and low-pass filtered
+(Butterworth, ``scipy.signal.sosfilt`` with carried state), which is a causal, streaming version of
+the band-passed analytic signal used for BOLD phase synchrony (0.04-0.07 Hz, Glerean et al. 2012
+Brain Connect 2:91; Deco et al. 2017). Band-limited signals have zero mean, which also makes the
+DMN-dominance comparison independent of each model's baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.signal
+
+from sim.atlas import Atlas, resolve_many
+from sim.errors import ConfigError
+
+#: name -> (definition, unit). Network-level names are added for every network of the atlas.
+METRIC_TABLE: dict[str, tuple[str, str]] = {
+    "fc_within_{net}": ("mean Pearson FC over all distinct region pairs within network {net}", "r"),
+    "fc_{a}_{b}": ("mean Pearson FC over all region pairs between networks {a} and {b}; "
+                   "negative = anticorrelated", "r"),
+    "fc_<pair>": ("mean Pearson FC between the two named seed sets of a literature seed pair "
+                  "(configs/metrics)", "r"),
+    "gbc_mean": ("global brain connectivity: mean over regions of each region's mean FC with all "
+                 "others (Cole et al. 2010 NeuroImage 49:3132)", "r"),
+    "synchrony": ("time mean of the Kuramoto order parameter R(t) = |mean_j exp(i phi_j(t))| of the "
+                  "0.04-0.07 Hz BOLD phases", "1 (0..1)"),
+    "metastability": ("standard deviation over time of R(t) (Deco et al. 2017 Sci Rep 7:3095)", "1"),
+    "dmn_dwell_fraction": ("share of TR samples in which the mean band-limited DMN signal exceeds the "
+                           "mean band-limited TPN signal", "1 (0..1)"),
+}
+
+#: per-region variables in the results (dims item x region)
+REGION_METRICS = {"gbc": ("mean FC of a region with all other regions", "r")}
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    tr_s: float = 2.0
+    band_hz: tuple[float, float] = (0.04, 0.07)
+    gsr: bool = False
+    dominance: tuple[str, str] = ("DMN", "TPN")
+
+
+class OnlineStats:
+    """Running sums over BOLD samples for a chunk of items.
+
+    ``push(y, record)``: y (T, B, N) float BOLD samples; ``record`` (T,) bool, False for the
+    transient (the demodulation filter still runs so that it is settled when recording starts).
+    """
+
+    def __init__(self, n_items: int, n_regions: int, settings: MetricSettings, dom_a: np.ndarray,
+                 dom_b: np.ndarray):
+        b, n = n_items, n_regions
+        self.n = 0
+        self.s1 = np.zeros((b, n))
+        self.s2 = np.zeros((b, n, n))
+        self.r1 = np.zeros(b)
+        self.r2 = np.zeros(b)
+        self.dwell = np.zeros(b)
+        self.t_index = 0
+        fs = 1.0 / settings.tr_s
+        lo, hi = settings.band_hz
+        if not 0 < lo < hi < fs / 2:
+            raise ConfigError(f"metrics.band_hz: {settings.band_hz} must satisfy 0 < lo < hi < Nyquist "
+                              f"({fs / 2:g} Hz at tr_s={settings.tr_s:g})")
+        self.w0 = 2 * np.pi * (lo + hi) / 2 / fs  # rad per sample
+        self.sos = scipy.signal.butter(2, (hi - lo) / 2, btype="low", fs=fs, output="sos")
+        self.zi = np.zeros((self.sos.shape[0], 2, b, n), dtype=complex)
+        self.dom_a, self.dom_b = dom_a, dom_b
+
+    def push(self, y: np.ndarray, record: np.ndarray) -> None:
+        y = np.asarray(y, dtype=np.float64)
+        t = self.t_index + np.arange(len(y))
+        self.t_index += len(y)
+        shift = np.exp(-1j * self.w0 * t)[:, None, None]
+        lp, self.zi = scipy.signal.sosfilt(self.sos, y * shift, axis=0, zi=self.zi)
+        if not record.any():
+            return
+        y, lp, shift = y[record], lp[record], shift[record]
+        self.n += len(y)
+        self.s1 += y.sum(0)
+        yt = y.transpose(1, 0, 2)
+        self.s2 += np.matmul(yt.transpose(0, 2, 1), yt)
+        ph = lp / np.maximum(np.abs(lp), 1e-300)
+        r = np.abs(ph.mean(-1))  # (T, B)
+        self.r1 += r.sum(0)
+        self.r2 += (r * r).sum(0)
+        band = (2 * lp / shift).real  # band-limited signal
+        da = band[..., self.dom_a].mean(-1)
+        db = band[..., self.dom_b].mean(-1)
+        self.dwell += (da > db).sum(0)
+
+    def result(self) -> dict:
+        n = max(self.n, 1)
+        mean = self.s1 / n
+        cov = self.s2 / n - mean[:, :, None] * mean[:, None, :]
+        r_mean = self.r1 / n
+        r_var = np.maximum(self.r2 / n - r_mean**2, 0.0)
+        return {"cov": cov, "mean": mean, "sync": r_mean, "meta": np.sqrt(r_var),
+                "dwell": self.dwell / n, "n_samples": np.full(len(mean), self.n)}
+
+
+def concat_results(parts: list[dict]) -> dict:
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def fc_from_cov(cov: np.ndarray, gsr: bool = False) -> np.ndarray:
+    """Pearson FC (B, N, N) from covariance; with ``gsr`` the global mean signal is regressed out first.
+
+    GSR in closed form: with g = mean_k x_k, residual r_i = x_i - b_i g, b_i = cov(x_i, g)/var(g),
+    cov(r_i, r_j) = C_ij - C_ig C_jg / C_gg (Murphy et al. 2009 NeuroImage 44:893).
+    """
+    c = cov
+    if gsr:
+        cg = c.mean(-1)  # cov(x_i, g)
+        gg = cg.mean(-1)  # var(g)
+        c = c - cg[:, :, None] * cg[:, None, :] / gg[:, None, None]
+    d = np.sqrt(np.clip(np.diagonal(c, axis1=1, axis2=2), 1e-30, None))
+    fc = c / (d[:, :, None] * d[:, None, :])
+    return np.clip(fc, -1.0, 1.0)
+
+
+def _block_mean(fc: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean FC over pairs (i in a, j in b), i != j."""
+    mask = np.zeros(fc.shape[-2:], dtype=bool)
+    mask[np.ix_(a, b)] = True
+    np.fill_diagonal(mask, False)
+    if not mask.any():
+        return np.full(fc.shape[0], np.nan)
+    return fc[:, mask].mean(-1)
+
+
+def seed_pairs_from_config(atlas: Atlas, cfg: Mapping) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Resolve ``metrics.seed_pairs`` ({name: {a: [...], b: [...], source: ...}}) to index sets.
+
+    A pair naming a region that the atlas dropped is left out; a name that is neither a region nor a
+    network of the atlas config is an error.
+    """
+    out = {}
+    for name, spec in (cfg or {}).items():
+        key = f"metrics.seed_pairs.{name}"
+        try:
+            a = resolve_many(atlas, spec["a"], f"{key}.a")
+            b = resolve_many(atlas, spec["b"], f"{key}.b")
+        except KeyError:
+            raise ConfigError(f"{key}: needs lists 'a' and 'b' of region or network names") from None
+        out[f"fc_{name}"] = (a, b)
+    return out
+
+
+def metrics_from_stats(stats: dict, atlas: Atlas, pairs: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                       gsr: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Named scalar metrics per item and the FC matrices.
+
+    Returns (metrics: name -> (B,), fc: (B, N, N)).
+    """
+    fc = fc_from_cov(stats["cov"], gsr)
+    out: dict[str, np.ndarray] = {}
+    nets = atlas.networks
+    idx = {net: atlas.members(net) for net in nets}
+    for net in nets:
+        out[f"fc_within_{net.lower()}"] = _block_mean(fc, idx[net], idx[net])
+    for i, a in enumerate(nets):
+        for b in nets[i + 1:]:
+            out[f"fc_{a.lower()}_{b.lower()}"] = _block_mean(fc, idx[a], idx[b])
+    for name, (a, b) in pairs.items():
+        out[name] = _block_mean(fc, a, b)
+    n = fc.shape[-1]
+    gbc = (fc.sum(-1) - 1.0) / (n - 1)
+    out["gbc_mean"] = gbc.mean(-1)
+    out["synchrony"] = stats["sync"]
+    out["metastability"] = stats["meta"]
+    out["dmn_dwell_fraction"] = stats["dwell"]
+    return out, fc
+
+
+def describe(name: str) -> tuple[str, str]:
+    """Definition and unit of a metric name (for reports and the CSV's companion table)."""
+    if name in METRIC_TABLE:
+        return METRIC_TABLE[name]
+    if name.startswith("fc_within_"):
+        d, u = METRIC_TABLE["fc_within_{net}"]
+        return d.format(net=name.removeprefix("fc_within_").upper()), u
+    parts = name.removeprefix("fc_").split("_")
+    if len(parts) == 2 and all(p.upper() in ("DMN", "SN", "TPN", "LIMBIC") for p in parts):
+        d, u = METRIC_TABLE["fc_{a}_{b}"]
+        return d.format(a=parts[0].upper(), b=parts[1].upper()), u
+    return METRIC_TABLE["fc_<pair>"]

@@ -1,0 +1,22 @@
+"""Node models, one module each, behind one interface.
+
+Each module defines ``NAME``, ``N_STATE``, ``STATE_NAMES``, ``OBSERVATION`` ("direct" or "balloon"),
+``DEFAULT_DT_S``, ``PARAMS`` (tuple of :class:`sim.params.ParamSpec`), a frozen per-item params
+dataclass, and pure functions ``build(values, net)``, ``init_state(p_item, rng)``,
+``drift(state, p)``, ``noise_scale(p)``, ``observable(state)``, ``check_dt(dt_s, p)``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from sim.errors import unknown
+from sim.models import hopf
+
+MODELS: dict[str, ModuleType] = {"hopf": hopf}
+
+
+def get_model(name: str) -> ModuleType:
+    if name not in MODELS:
+        raise unknown("model.name", name, MODELS)
+    return MODELS[name]

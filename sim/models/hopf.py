@@ -1,0 +1,138 @@
+r"""Stuart-Landau oscillators: the Hopf normal form at the BOLD time scale.
+
+Deco, Kringelbach, Jirsa & Ritter 2017, Sci Rep 7:3095 (DOI 10.1038/s41598-017-03073-5), with the
+diffusive coupling generalised to signed weights (the signed Laplacian of Altafini 2013,
+IEEE TAC 58:935) so that cross-network inhibition (negative effective weights) is allowed:
+
+.. math::
+
+    \dot z_j = (a_j + i\omega_j) z_j - |z_j|^2 z_j
+               + \sum_k W_{jk} z_k - \Big(\sum_k |W_{jk}|\Big) z_j + \sigma \eta_j(t)
+
+with :math:`z_j = x_j + i y_j`, :math:`W = G\,(C^{exc} - g^{EI}_j C^{inh})` ([target, source]),
+:math:`\eta` complex white noise (independent real and imaginary parts). :math:`x_j` is the
+BOLD-like signal. The ``-\sum|W|`` term makes every Gershgorin disc of the coupling lie in the left
+half-plane, so for :math:`a < 0` the network is stable and noise-driven; the linearised model is an
+Ornstein-Uhlenbeck process whose stationary covariance solves a Lyapunov equation
+(:func:`linear_stationary_covariance`).
+
+State layout: ``(batch, region, 2)`` with ``[..., 0] = x``, ``[..., 1] = y``.
+Conduction delays (ms) are negligible at the BOLD time scale (dt 0.1 s) and are ignored here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from sim.params import ParamSpec
+
+NAME = "hopf"
+N_STATE = 2
+STATE_NAMES = ("x", "y")
+OBSERVATION = "direct"  # x is itself the BOLD-like signal (Deco 2017)
+DEFAULT_DT_S = 0.1
+MAX_STABLE_DT_S = 0.5  # explicit schemes need dt * max(|a| + rate) well below 1; see check_dt
+
+PARAMS = (
+    ParamSpec("a", -0.02, "1/s", -1.0, 1.0, "Deco 2017 fits a near 0; code uses -0.05; -0.02 assumed",
+              "bifurcation parameter: < 0 noisy fixed point, > 0 limit cycle of amplitude sqrt(a)"),
+    ParamSpec("global_coupling", 0.3, "1/s", 0.0, 10.0, "assumed; tuned so healthy FC is in the range "
+              "of science.md targets §3", "G, scales all long-range weights"),
+    ParamSpec("sigma", 0.02, "1/sqrt(s)", 0.0, 10.0, "Deco 2017 use 0.02-0.04",
+              "noise amplitude per real component"),
+    ParamSpec("f_min_hz", 0.04, "Hz", 0.0, 1.0, "Deco 2017: 0.04-0.07 Hz band-passed BOLD peak",
+              "lowest natural frequency drawn per subject and region"),
+    ParamSpec("f_max_hz", 0.07, "Hz", 0.0, 1.0, "Deco 2017", "highest natural frequency"),
+)
+
+
+@dataclass(frozen=True)
+class HopfParams:
+    """Per-item parameters (item = one condition x subject x scan of the batch).
+
+    a_eff: (B, N) a_j + excitability_j - sum_k |W_jk|, in 1/s (diagonal of the linear part).
+    omega: (B, N) angular frequency in rad/s.
+    w: (B, N, N) signed coupling [target, source] in 1/s.
+    sigma: (B, N) noise amplitude.
+    """
+
+    a_eff: np.ndarray
+    omega: np.ndarray
+    w: np.ndarray
+    sigma: np.ndarray
+
+
+def build(values: dict, net) -> HopfParams:
+    """Combine model constants with the per-item network spec (:class:`sim.network.NetworkSpec`)."""
+    g = values["global_coupling"]
+    w = g * (net.exc - net.ei_gain[:, :, None] * net.inh)
+    a = values["a"] + net.excitability
+    a_eff = a - np.abs(w).sum(-1)
+    sigma = np.broadcast_to(np.float32(values["sigma"]), a.shape)
+    omega = 2 * np.pi * (values["f_min_hz"] + net.freq_u * (values["f_max_hz"] - values["f_min_hz"]))
+    return HopfParams(a_eff.astype(np.float32), omega.astype(np.float32),
+                      w.astype(np.float32), np.ascontiguousarray(sigma, dtype=np.float32))
+
+
+def init_state(p: HopfParams, rng: np.random.Generator) -> np.ndarray:
+    """Small random start for one item (N, 2); the transient is discarded by the caller."""
+    return (0.1 * rng.standard_normal((p.omega.shape[-1], 2))).astype(np.float32)
+
+
+def drift(z: np.ndarray, p: HopfParams) -> np.ndarray:
+    """Right-hand side f(z) for a batch: z (B, N, 2) -> dz/dt (B, N, 2)."""
+    x = z[..., 0]
+    y = z[..., 1]
+    lin = p.a_eff - (x * x + y * y)
+    out = np.matmul(p.w, z)  # coupling input, same W for x and y
+    out[..., 0] += lin * x - p.omega * y
+    out[..., 1] += lin * y + p.omega * x
+    return out
+
+
+def noise_scale(p: HopfParams) -> np.ndarray:
+    """Multiplier of the Wiener increments, (B, N, 2)."""
+    return np.repeat(p.sigma[..., None], 2, axis=-1)
+
+
+def observable(z: np.ndarray) -> np.ndarray:
+    """The BOLD-like signal x = Re z, (B, N)."""
+    return z[..., 0]
+
+
+def check_dt(dt_s: float, p: HopfParams) -> str | None:
+    """Return a message if dt is too large for an explicit scheme, else None.
+
+    The fastest linear rate is bounded by max|a_eff| + max|omega| + max row sum |W|; explicit Euler
+    and Heun need dt times that rate well below 1 (we require < 0.5).
+    """
+    rate = float(np.abs(p.a_eff).max() + np.abs(p.omega).max() + np.abs(p.w).sum(-1).max())
+    if dt_s * rate >= 0.5:
+        return f"dt_s={dt_s:g} is unstable for this network (fastest rate {rate:.3g}/s); need dt_s < {0.5 / rate:.3g}"
+    return None
+
+
+def linear_jacobian(a_eff: np.ndarray, omega: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Jacobian at z = 0 of one item, in (x, y) block form: [[A, -Omega], [Omega, A]], A = diag(a_eff) + W."""
+    a_block = np.diag(a_eff) + w
+    om = np.diag(omega)
+    return np.block([[a_block, -om], [om, a_block]])
+
+
+def linear_stationary_covariance(a_eff, omega, w, sigma) -> np.ndarray:
+    """Stationary covariance of the linearised model (continuous time): J S + S J^T + sigma^2 I = 0."""
+    j = linear_jacobian(np.asarray(a_eff, float), np.asarray(omega, float), np.asarray(w, float))
+    q = np.diag(np.concatenate([np.broadcast_to(sigma, len(a_eff))] * 2).astype(float) ** 2)
+    return scipy.linalg.solve_continuous_lyapunov(j, -q)
+
+
+def linear_fc(a_eff, omega, w) -> np.ndarray:
+    """Analytic FC (correlation of x) of the linearised model; independent of sigma."""
+    s = linear_stationary_covariance(a_eff, omega, w, 1.0)
+    n = len(a_eff)
+    c = s[:n, :n]
+    d = np.sqrt(np.diag(c))
+    return c / np.outer(d, d)

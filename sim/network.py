@@ -1,0 +1,49 @@
+"""The per-item network spec: everything node models need from structure, subject and drug.
+
+An *item* is one (condition, subject, scan) combination of a batch. Upstream layers (connectome,
+phenotype, cohort variation, pharmacology) produce a :class:`NetworkSpec`; node models turn it into
+their own parameter arrays. Nothing here integrates anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Per-item arrays, leading axis = item (B).
+
+    exc, inh: (B, N, N) long-range E->E and E->I weights, [target, source], dimensionless.
+    ei_gain: (B, N) multiplier of the NMDA-dependent drive onto each region's interneurons
+        (1 = intact; an NMDA blocker lowers it). Scales local E->I and incoming ``inh``.
+    excitability: (B, N) additive change of local excitability (model units; 0 = baseline).
+    freq_u: (B, N) per-subject quantile in [0, 1] of each region's natural frequency.
+    delay_s: (N, N) conduction delays (shared by all items).
+    """
+
+    exc: np.ndarray
+    inh: np.ndarray
+    ei_gain: np.ndarray
+    excitability: np.ndarray
+    freq_u: np.ndarray
+    delay_s: np.ndarray = field(metadata={"shared": True})
+
+    @property
+    def n_items(self) -> int:
+        return self.exc.shape[0]
+
+
+def take_items(obj, sl):
+    """Slice every per-item array field of a frozen dataclass along axis 0.
+
+    Fields declared with ``metadata={"shared": True}`` (and non-arrays) are passed through.
+    """
+    kw = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        shared = f.metadata.get("shared", False) or not isinstance(v, np.ndarray)
+        kw[f.name] = v if shared else v[sl]
+    return type(obj)(**kw)

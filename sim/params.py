@@ -1,0 +1,50 @@
+"""Parameter metadata declared once: unit, allowed range, default, source.
+
+Each node model declares a tuple of :class:`ParamSpec`; the same table checks config values,
+documents the model (README tables are generated from it) and will build the sandbox's controls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sim.errors import check_range, unknown
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: float
+    unit: str
+    lo: float | None
+    hi: float | None
+    source: str
+    doc: str
+    lo_open: bool = False
+
+
+def read_params(specs: Sequence[ParamSpec], cfg: Mapping, key: str) -> dict[str, float]:
+    """Check a config mapping against ``specs``: unknown keys and out-of-range values raise.
+
+    Keys of ``cfg`` that are not parameters (``name``, ``integrator`` ...) are listed in ``extra``.
+    """
+    out = {}
+    known = {s.name for s in specs}
+    for k in cfg:
+        if k not in known:
+            raise unknown(f"{key}.<param>", k, known)
+    for s in specs:
+        v = cfg.get(s.name, s.default)
+        out[s.name] = check_range(f"{key}.{s.name}", v, s.lo, s.hi, s.lo_open)
+    return out
+
+
+def markdown_table(specs: Sequence[ParamSpec]) -> str:
+    """The parameter table as Markdown (used in the README and the sandbox)."""
+    rows = ["| parameter | default | unit | range | meaning | source |", "|---|---|---|---|---|---|"]
+    for s in specs:
+        rng = f"{'(' if s.lo_open else '['}{s.lo if s.lo is not None else '-inf'}, "
+        rng += f"{s.hi if s.hi is not None else 'inf'}]"
+        rows.append(f"| `{s.name}` | {s.default:g} | {s.unit} | {rng} | {s.doc} | {s.source} |")
+    return "\n".join(rows)

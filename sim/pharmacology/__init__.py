@@ -1,0 +1,1 @@
+"""Ketamine pharmacology: plasma pharmacokinetics (:mod:`.pk`) and NMDA-receptor block (:mod:`.receptor`)."""

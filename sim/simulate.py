@@ -1,0 +1,140 @@
+"""Assemble a run from config and simulate a batch of items: the fast network layer.
+
+``World`` gathers what a config resolves to (atlas, connectome, model, settings). ``simulate_items``
+runs any batch of per-item :class:`~sim.network.NetworkSpec` with one noise stream per item and
+returns named metrics, FC and GBC per item. ``simulate_cohort`` is the one-condition, one-scan case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from sim.atlas import Atlas, atlas_from_config
+from sim.cohort import CohortSettings, Traits, draw_traits, noise_seeds
+from sim.connectome import Connectome, apply_edits, connectome_from_config
+from sim.errors import ConfigError, unknown
+from sim.integrate import Settings
+from sim.integrate import simulate as integrate
+from sim.metrics import (
+    MetricSettings,
+    OnlineStats,
+    concat_results,
+    metrics_from_stats,
+    seed_pairs_from_config,
+)
+from sim.models import get_model
+from sim.network import NetworkSpec
+from sim.observe import Pipeline
+from sim.params import read_params
+
+
+@dataclass(frozen=True)
+class World:
+    atlas: Atlas
+    base: Connectome          # healthy connectome
+    connectome: Connectome    # after the phenotype's edits
+    phenotype: str
+    model: ModuleType
+    model_values: dict
+    settings: Settings
+    metric_settings: MetricSettings
+    pairs: dict
+    cohort: CohortSettings
+    seed: int
+
+
+def _get(cfg: Mapping, key: str):
+    try:
+        return cfg[key]
+    except KeyError:
+        raise ConfigError(f"{key}: missing from the config") from None
+
+
+def build_world(cfg: Mapping) -> World:
+    """Resolve a composed config (a DictConfig or plain mapping) into a :class:`World`."""
+    atlas = atlas_from_config(_get(cfg, "atlas"))
+    base = connectome_from_config(atlas, _get(cfg, "connectome"))
+    ph = _get(cfg, "phenotype")
+    conn = apply_edits(base, atlas, ph.get("edits") or [], f"phenotype[{ph.get('name')}].edits")
+    mcfg = _get(cfg, "model")
+    model = get_model(mcfg.get("name"))
+    values = read_params(model.PARAMS, mcfg.get("params") or {}, "model.params")
+    scan = _get(cfg, "scan")
+    dt_s = mcfg.get("dt_s", model.DEFAULT_DT_S)
+    settings = Settings(dt_s=float(dt_s), duration_s=float(scan["duration_s"]),
+                        transient_s=float(scan.get("transient_s", 60.0)),
+                        method=str(mcfg.get("integrator", "heun")), n_threads=int(cfg.get("n_threads", 0)))
+    mc = _get(cfg, "metrics")
+    ms = MetricSettings(tr_s=float(scan.get("tr_s", 2.0)), band_hz=tuple(mc.get("band_hz", (0.04, 0.07))),
+                        gsr=bool(mc.get("gsr", False)), dominance=tuple(mc.get("dominance", ("DMN", "TPN"))))
+    for net in ms.dominance:
+        if net not in atlas.networks:
+            raise unknown("metrics.dominance", net, atlas.networks)
+    pairs = seed_pairs_from_config(atlas, mc.get("seed_pairs") or {})
+    co = _get(cfg, "cohort")
+    n_sub = co.get("n_subjects", 20)
+    if not isinstance(n_sub, int) or n_sub < 1:
+        raise ConfigError(f"cohort.n_subjects: {n_sub!r} is not allowed; allowed: an integer >= 1")
+    cohort = CohortSettings(n_subjects=n_sub, coupling_jitter_cv=float(co.get("coupling_jitter_cv", 0.1)))
+    seed = cfg.get("seed", 0)
+    if seed is None or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed: {seed!r} is not allowed; allowed: an integer >= 0")
+    return World(atlas, base, conn, str(ph.get("name")), model, values, settings, ms, pairs, cohort, seed)
+
+
+def subject_network(world: World, traits: Traits, conn: Connectome | None = None) -> NetworkSpec:
+    """Per-subject network spec without drug: the connectome times each subject's jitter."""
+    conn = conn or world.connectome
+    s, n = traits.freq_u.shape
+    return NetworkSpec(exc=conn.exc[None] * traits.jitter, inh=conn.inh[None] * traits.jitter,
+                       ei_gain=np.ones((s, n)), excitability=np.zeros((s, n)), freq_u=traits.freq_u,
+                       delay_s=conn.delay_s)
+
+
+def simulate_items(world: World, net: NetworkSpec, seeds: Sequence[np.random.SeedSequence],
+                   progress=None) -> dict:
+    """Simulate every item of ``net`` (one scan each); returns metrics (name -> (B,)), fc (B, N, N), gbc."""
+    model, st, ms, atlas = world.model, world.settings, world.metric_settings, world.atlas
+    params = model.build(world.model_values, net)
+    dom_a, dom_b = (atlas.members(n) for n in ms.dominance)
+
+    def make_sink(n_items):
+        stats = OnlineStats(n_items, atlas.n_regions, ms, dom_a, dom_b)
+        return Pipeline(stats, st.dt_s, ms.tr_s, st.n_transient, model.OBSERVATION, n_items, atlas.n_regions)
+
+    parts = integrate(model, params, seeds, st, make_sink, progress)
+    stats = concat_results(parts)
+    metrics, fc = metrics_from_stats(stats, atlas, world.pairs, ms.gsr)
+    n = fc.shape[-1]
+    gbc = (fc.sum(-1) - 1.0) / (n - 1)
+    return {"metrics": metrics, "fc": fc, "gbc": gbc, "n_samples": stats["n_samples"]}
+
+
+def simulate_cohort(cfg: Mapping, progress=None):
+    """Resting-state scan of a cohort in one condition (the config's phenotype).
+
+    Returns an :class:`xarray.Dataset` with dims ``subject``, ``region``, ``region_to``: one variable
+    per metric (subject), ``fc`` (subject, region, region_to) and ``gbc`` (subject, region).
+    """
+    import xarray as xr
+
+    world = build_world(cfg)
+    subjects = np.arange(world.cohort.n_subjects)
+    traits = draw_traits(world.seed, subjects, world.atlas.n_regions, world.cohort.coupling_jitter_cv)
+    net = subject_network(world, traits)
+    seeds = noise_seeds(world.seed, world.phenotype, subjects, [0.0])
+    out = simulate_items(world, net, seeds, progress)
+    regions = list(world.atlas.regions)
+    data = {k: ("subject", v) for k, v in out["metrics"].items()}
+    data["fc"] = (("subject", "region", "region_to"), out["fc"])
+    data["gbc"] = (("subject", "region"), out["gbc"])
+    ds = xr.Dataset(data, coords={"subject": subjects, "region": regions, "region_to": regions,
+                                  "network": ("region", list(world.atlas.network_of))})
+    ds.attrs.update(phenotype=world.phenotype, model=world.model.NAME, seed=world.seed,
+                    dt_s=world.settings.dt_s, tr_s=world.metric_settings.tr_s,
+                    duration_s=world.settings.duration_s, gsr=int(world.metric_settings.gsr))
+    return ds
