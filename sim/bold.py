@@ -255,94 +255,104 @@ def default_substeps(dt_s: float, max_step_s: float = MAX_STEP_S) -> int:
 
 
 def _rhs(s, f, v, q, u, c: HemodynamicConstants):
-    """Right-hand side (ds, df, dv, dq)/dt of the state equations on plain arrays.
+    """Right-hand side (ds, df, dv, dq)/dt of the state equations (arrays or numpy scalars).
 
-    Written so that the rest state maps to exactly zero in floating point:
-    ``v^(1/alpha) = exp(log(v)/alpha)`` is exactly 1 at v = 1, and
-    ``E(f)/E0 = (1 - b^(1/f)) / (1 - b)`` with ``b = 1 - E0`` and ``b^(1/f) = b exp(log(b) (1/f - 1))``
-    is exactly 1 at f = 1. In-place updates of fresh temporaries save ~30 % time on large batches.
+    Rearranged so that rest ``(0, 1, 1, 1)`` with u = 0 gives exactly zero in floating point, and with
+    one division only::
+
+        w            = v^(1/alpha - 1) = exp((1/alpha - 1) log v)            (1 at rest)
+        outflow      = v^(1/alpha)     = w v
+        e            = b^(1/f - 1)     = exp(log(b) (1 - f)/f),  b = 1 - E0  (1 at rest)
+        f E(f)/E0    = f (1 - b e)/(1 - b) = f (1 + b/(1 - b) (1 - e))
+        ds/dt = u - kappa s - gamma (f - 1);  df/dt = s
+        dv/dt = (f - outflow)/tau;            dq/dt = (f E(f)/E0 - w q)/tau   (w q = v^(1/alpha) q/v)
     """
     b = 1.0 - c.e0
     inv_tau = 1.0 / c.tau_s
-    # outflow = v^(1/alpha)
-    outflow = np.log(v)
-    outflow *= 1.0 / c.alpha
-    np.exp(outflow, out=outflow)
-    # delivery = f E(f)/E0 = f (1 - b exp(log(b) (1/f - 1))) / (1 - b)
-    delivery = np.reciprocal(f)
-    delivery -= 1.0
-    delivery *= math.log(b)
-    np.exp(delivery, out=delivery)
-    delivery *= -b
-    delivery += 1.0
-    delivery /= 1.0 - b
-    delivery *= f
-    # dq = (f E(f)/E0 - v^(1/alpha) q/v) / tau
-    dq = np.divide(q, v)
-    dq *= outflow
-    np.subtract(delivery, dq, out=dq)
-    dq *= inv_tau
-    # dv = (f - v^(1/alpha)) / tau
-    dv = np.subtract(f, outflow, out=outflow)
-    dv *= inv_tau
-    # ds = u - kappa s - gamma (f - 1)
-    ds = np.subtract(f, 1.0)
-    ds *= -c.gamma_per_s
-    ds -= c.kappa_per_s * s
-    ds += u
-    # df = s
+    w = np.exp(np.log(v) * (1.0 / c.alpha - 1.0))
+    e = np.exp(math.log(b) * ((1.0 - f) / f))
+    delivery = f * (1.0 + (b / (1.0 - b)) * (1.0 - e))
+    ds = u - c.kappa_per_s * s - c.gamma_per_s * (f - 1.0)
+    dv = (f - w * v) * inv_tau
+    dq = (delivery - w * q) * inv_tau
     return ds, s, dv, dq
 
 
-def derivatives(state: BalloonState, u, constants: HemodynamicConstants = SPM12) -> BalloonState:
-    """Time derivatives of the state (units per second) for neural input ``u`` (broadcast to the batch)."""
-    with np.errstate(all="ignore"):
-        return _state(_rhs(*_arrays(state), u, constants), state.batch_shape)
+def _rk4(s, f, v, q, u, h_s: float, c: HemodynamicConstants):
+    """One classical RK4 step of size ``h_s`` with ``u`` held constant; returns the new (s, f, v, q)."""
+    x = (s, f, v, q)
+    k1 = _rhs(*x, u, c)
+    k2 = _rhs(*(xi + (0.5 * h_s) * ki for xi, ki in zip(x, k1)), u, c)
+    k3 = _rhs(*(xi + (0.5 * h_s) * ki for xi, ki in zip(x, k2)), u, c)
+    k4 = _rhs(*(xi + h_s * ki for xi, ki in zip(x, k3)), u, c)
+    return tuple(xi + (h_s / 6.0) * (a + 2.0 * (b + d) + e) for xi, a, b, d, e in zip(x, k1, k2, k3, k4))
 
 
-def bold_signal(state: BalloonState, constants: HemodynamicConstants = SPM12) -> np.ndarray:
-    """BOLD fractional signal change ``y = V0 (k1 (1 - q) + k2 (1 - q/v) + k3 (1 - v))``; 0 at rest."""
-    c = constants
-    q, v = state.q, state.v
+def _bold(v, q, c: HemodynamicConstants):
+    """Output equation on plain arrays (see :func:`bold_signal`)."""
     return c.v0 * (c.k1 * (1.0 - q) + c.k2 * (1.0 - q / v) + c.k3 * (1.0 - v))
 
 
-def _rk4(s, f, v, q, u, h_s: float, c: HemodynamicConstants):
-    """One classical RK4 step of size ``h_s`` with ``u`` held constant; returns new (s, f, v, q)."""
-    half = 0.5 * h_s
-    a = _rhs(s, f, v, q, u, c)
-    b = _rhs(s + half * a[0], f + half * a[1], v + half * a[2], q + half * a[3], u, c)
-    d = _rhs(s + half * b[0], f + half * b[1], v + half * b[2], q + half * b[3], u, c)
-    e = _rhs(s + h_s * d[0], f + h_s * d[1], v + h_s * d[2], q + h_s * d[3], u, c)
-    sixth = h_s / 6.0
-    return tuple(x + sixth * (k1 + 2.0 * (k2 + k3) + k4) for x, k1, k2, k3, k4 in zip((s, f, v, q), a, b, d, e))
+def derivatives(state: BalloonState, u, constants: HemodynamicConstants = SPM12) -> BalloonState:
+    """Time derivatives of the state (per second) for neural input ``u`` (broadcast to the batch)."""
+    with np.errstate(all="ignore"):
+        d = _rhs(state.s, state.f, state.v, state.q, np.asarray(u, dtype=state.dtype), constants)
+    return BalloonState(*(np.broadcast_to(np.asarray(x, dtype=state.dtype), state.batch_shape) for x in d))
 
 
-def _arrays(state: BalloonState) -> tuple[np.ndarray, ...]:
-    """State arrays, 0-d ones viewed as shape (1,) so that in-place numpy operations work on them."""
-    return tuple(x.reshape(1) if x.ndim == 0 else x for x in (state.s, state.f, state.v, state.q))
+def bold_signal(state: BalloonState, constants: HemodynamicConstants = SPM12) -> np.ndarray:
+    """BOLD fractional signal change ``y = V0 (k1 (1 - q) + k2 (1 - q/v) + k3 (1 - v))``; 0 at rest.
+
+    Sources: Friston et al. 2000 (classic coefficients), Stephan et al. 2007 eq. 12 (revised ones); the
+    coefficients come with the constant set.
+    """
+    return np.asarray(_bold(state.v, state.q, constants), dtype=state.dtype)
 
 
-def _state(arrays, batch_shape: tuple[int, ...]) -> BalloonState:
-    """Inverse of :func:`_arrays`."""
-    return BalloonState(*(x.reshape(batch_shape) for x in arrays))
+# ---------------------------------------------------------------------------------------------------------
+# Guard
+# ---------------------------------------------------------------------------------------------------------
 
 
-def _check_state(s, f, v, q, where: str) -> None:
-    """Raise ``FloatingPointError`` if any state is non-finite or f, v, q is non-positive."""
-    finite = np.isfinite(s) & np.isfinite(f) & np.isfinite(v) & np.isfinite(q)
-    ok = finite & (f > 0) & (v > 0) & (q > 0)
-    if ok.all():
+def _state_ok(s, f, v, q) -> bool:
+    """Cheap test (reductions only): all finite and f, v, q > 0. May flag absurdly large finite states."""
+    if np.ndim(s) == 0:
+        return bool(math.isfinite(s + f + v + q) and f > 0 and v > 0 and q > 0)
+    total = np.sum(s) + np.sum(f) + np.sum(v) + np.sum(q)
+    return bool(np.isfinite(total)) and bool(min(np.min(f), np.min(v), np.min(q)) > 0)
+
+
+def _raise_if_bad(s, f, v, q, where: str, batch_shape: tuple[int, ...], offset: int = 0) -> None:
+    """Raise ``FloatingPointError`` naming the first bad batch element if the state is invalid.
+
+    ``s, f, v, q`` are flat (or scalar) views of the batch starting at flat index ``offset``.
+    """
+    if _state_ok(s, f, v, q):
         return
-    bad = np.argwhere(~ok)
-    first = tuple(int(i) for i in bad[0]) if bad.size else ()
-    kind = "non-finite" if not finite.all() else "non-positive flow/volume/deoxyhaemoglobin"
-    values = f"s={s[first]!r}, f={f[first]!r}, v={v[first]!r}, q={q[first]!r}"
+    s, f, v, q = (np.atleast_1d(x) for x in (s, f, v, q))
+    finite = np.isfinite(s) & np.isfinite(f) & np.isfinite(v) & np.isfinite(q)
+    bad = np.flatnonzero(~(finite & (f > 0) & (v > 0) & (q > 0)))
+    if bad.size == 0:  # large but valid values tripped the cheap test
+        return
+    i = int(bad[0])
+    index = np.unravel_index(offset + i, batch_shape) if batch_shape else ()
+    kind = "non-finite" if not finite[i] else "non-positive in flow, volume or deoxyhaemoglobin"
     raise FloatingPointError(
-        f"Balloon-Windkessel state became {kind} {where}: {len(bad)} batch element(s), first at index "
-        f"{first} with {values}. Check the neural input for NaN/inf or for values too large (or too "
-        f"negative) for the haemodynamic model."
+        f"Balloon-Windkessel haemodynamic state became {kind} {where}: {bad.size} batch element(s) "
+        f"affected, first at batch index {tuple(int(k) for k in index)} with s={s[i]:.6g}, f={f[i]:.6g}, "
+        f"v={v[i]:.6g}, q={q[i]:.6g}. The neural input is NaN/inf there or too large (or too negative) "
+        f"for the haemodynamic model."
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Integration
+# ---------------------------------------------------------------------------------------------------------
+
+#: Batch elements are integrated in blocks of at most this many bytes per state array (6144 float64
+#: values), so that the temporaries of an RK4 step stay in L2 cache while numpy's per-call overhead is
+#: amortised (measured 53 ns per element and RK4 step at 6144 float64 values, against 90 ns at 20000).
+_BLOCK_BYTES = 49152
 
 
 def step(state: BalloonState, u, dt_s: float, constants: HemodynamicConstants = SPM12) -> BalloonState:
@@ -351,10 +361,13 @@ def step(state: BalloonState, u, dt_s: float, constants: HemodynamicConstants = 
     ``u`` is broadcast against the batch shape. No substepping: for ``dt_s`` > 10 ms prefer
     :func:`integrate`. Raises ``FloatingPointError`` if the new state is invalid.
     """
+    shape = state.batch_shape
+    x = tuple(np.reshape(a, -1) for a in (state.s, state.f, state.v, state.q))
+    u = np.broadcast_to(np.asarray(u, dtype=state.dtype), shape).reshape(-1)
     with np.errstate(all="ignore"):
-        new = _rk4(*_arrays(state), np.asarray(u, dtype=state.dtype), dt_s, constants)
-    _check_state(*new, where=f"after a step of {dt_s} s")
-    return _state(new, state.batch_shape)
+        new = _rk4(*x, u, dt_s, constants)
+    _raise_if_bad(*new, where=f"after a step of {dt_s:g} s", batch_shape=shape)
+    return BalloonState(*(np.asarray(a, dtype=state.dtype).reshape(shape) for a in new))
 
 
 def integrate(
@@ -367,44 +380,58 @@ def integrate(
     """Integrate over an input sequence; return ``(final_state, bold)``.
 
     Args:
-        state: state at the start of ``u[0]`` (e.g. :func:`init_state` or the state a previous call
-            returned).
+        state: state at the start of ``u[0]`` (:func:`init_state`, or the state a previous call returned).
         u: neural input, shape ``(T, *batch_shape)`` (trailing dimensions may broadcast to the batch
-            shape); ``u[t]`` is held constant for ``dt_s`` seconds.
+            shape); ``u[t]`` is held constant for ``dt_s`` seconds. Cast to the state's dtype.
         dt_s: input sample spacing [s].
         constants: a :class:`HemodynamicConstants` set.
         substeps: RK4 steps per input sample; default :func:`default_substeps` (internal step <= 10 ms).
 
     Returns:
-        The state after all T samples and ``bold`` of shape ``(T, *batch_shape)``, where ``bold[t]`` is the
-        BOLD signal at the *end* of input sample t, i.e. ``(t + 1) * dt_s`` after the given state.
-        Memory is O(T x batch) for ``bold`` plus O(batch) work space. Chunking ``u`` (carrying the state)
-        gives bit-identical results.
+        The state after all T samples, and ``bold`` of shape ``(T, *batch_shape)`` in the state's dtype,
+        where ``bold[t]`` is the BOLD signal at the *end* of input sample t, i.e. ``(t + 1) * dt_s`` after
+        the given state. Memory: ``bold`` plus a flat copy of ``u`` only where ``u`` is broadcast, plus
+        O(batch) work space. Splitting ``u`` into chunks (passing the state on) gives bit-identical results.
 
     Raises:
-        FloatingPointError: if the state becomes non-finite (or f, v, q non-positive); the message names
-            the input sample.
+        FloatingPointError: if the state becomes non-finite (or f, v, q non-positive); the message names the
+            input sample and the batch index.
     """
-    u = np.asarray(u, dtype=state.dtype)
-    if u.ndim < 1:
-        raise ValueError("u must have shape (T, *batch_shape)")
-    batch_shape = state.batch_shape
-    if np.broadcast_shapes(u.shape[1:], batch_shape) != batch_shape:
-        raise ValueError(f"u.shape[1:] = {u.shape[1:]} does not broadcast to the batch shape {batch_shape}")
+    dtype = state.dtype
+    shape = state.batch_shape
+    u = np.asarray(u, dtype=dtype)
+    if u.ndim < 1 or np.broadcast_shapes(u.shape[1:], shape) != shape:
+        raise ValueError(f"u must have shape (T, *batch_shape) = (T, *{shape}), got {u.shape}")
     n_sub = default_substeps(dt_s) if substeps is None else int(substeps)
     if n_sub < 1:
         raise ValueError(f"substeps must be >= 1, got {substeps}")
     h_s = dt_s / n_sub
-    bold = np.empty((u.shape[0], *batch_shape), dtype=state.dtype)
-    s, f, v, q = _arrays(state)
+    n_t, n_batch = u.shape[0], math.prod(shape)
+    u_flat = np.broadcast_to(u, (n_t, *shape)).reshape(n_t, n_batch)
+    x_flat = tuple(np.reshape(a, -1) for a in (state.s, state.f, state.v, state.q))
+    bold = np.empty((n_t, n_batch), dtype=dtype)
+    final = tuple(np.empty(n_batch, dtype=dtype) for _ in range(4))
+    n_blocks = max(1, math.ceil(n_batch / max(1, _BLOCK_BYTES // dtype.itemsize)))
+    block = max(1, math.ceil(n_batch / n_blocks))  # equal blocks, no small remainder
     with np.errstate(all="ignore"):
-        for t in range(u.shape[0]):
-            u_t = u[t]
-            for _ in range(n_sub):
-                s, f, v, q = _rk4(s, f, v, q, u_t, h_s, constants)
-            _check_state(s, f, v, q, where=f"at input sample {t} (t = {(t + 1) * dt_s:g} s into this call)")
-            bold[t] = bold_signal(_state((s, f, v, q), batch_shape), constants)
-    return _state((s, f, v, q), batch_shape), bold
+        for start in range(0, n_batch, block):
+            cols = slice(start, min(start + block, n_batch))
+            if n_batch == 1:  # numpy scalars are ~10x faster than 1-element arrays
+                x, u_block = tuple(a[0] for a in x_flat), u_flat[:, 0]
+            else:
+                x, u_block = tuple(a[cols] for a in x_flat), u_flat[:, cols]
+            for t in range(n_t):
+                u_t = u_block[t]
+                for _ in range(n_sub):
+                    x = _rk4(*x, u_t, h_s, constants)
+                if not _state_ok(*x):
+                    where = f"at input sample {t} ({(t + 1) * dt_s:g} s into this call)"
+                    _raise_if_bad(*x, where=where, batch_shape=shape, offset=start)
+                bold[t, cols] = _bold(x[2], x[3], constants)
+            for out, a in zip(final, x):
+                out[cols] = a
+    new_state = BalloonState(*(a.reshape(shape) for a in final))
+    return new_state, bold.reshape((n_t, *shape))
 
 
 def impulse_response(
@@ -416,8 +443,9 @@ def impulse_response(
 ) -> tuple[np.ndarray, np.ndarray]:
     """BOLD response to a neural boxcar ``u = amplitude`` for ``impulse_s`` seconds from rest at t = 0.
 
-    Returns ``(time_s, bold)``, both of length ``round(duration_s / dt_s) + 1``, with ``time_s[0] = 0``
-    and ``bold[0] = 0`` (rest). The impulse length is rounded to a whole number (>= 1) of samples.
+    Integrated by :func:`integrate` at input spacing ``dt_s`` (default substeps). Returns
+    ``(time_s, bold)``, both of length ``round(duration_s / dt_s) + 1``, with ``time_s[0] = 0`` and
+    ``bold[0] = 0`` (rest). The impulse length is rounded to a whole number (>= 1) of samples.
     """
     n = int(round(duration_s / dt_s))
     n_on = max(1, int(round(impulse_s / dt_s)))

@@ -53,7 +53,7 @@ class Settings:
     n_threads: int = 0  # 0 = all cores
 
     def __post_init__(self):
-        check_range("scan.dt_s", self.dt_s, 0.0, None, lo_open=True)
+        check_range("model.dt_s", self.dt_s, 0.0, None, lo_open=True)
         check_range("scan.duration_s", self.duration_s, 0.0, None, lo_open=True)
         check_range("scan.transient_s", self.transient_s, 0.0, None)
         if self.method not in METHODS:
@@ -95,7 +95,7 @@ def simulate(model, params, seeds: Sequence[np.random.SeedSequence], settings: S
     n_items = len(seeds)
     msg = model.check_dt(settings.dt_s, params)
     if msg:
-        raise ConfigError(f"scan.dt_s: {msg}")
+        raise ConfigError(f"model.dt_s: {msg}")
     n_chunks = max(1, min(settings.threads(), n_items))
     bounds = np.linspace(0, n_items, n_chunks + 1).round().astype(int)
     jobs = [(slice(a, b), seeds[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]

@@ -1,0 +1,99 @@
+"""Writing a run directory: labelled results, tidy CSV, resolved config, provenance.
+
+All files are staged in ``.partial/`` and moved into place with ``os.replace`` (atomic on POSIX)
+only after the whole simulation and every file have succeeded. A directory that
+already holds results is never written into.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULT_FILES = ("results.nc", "metrics.csv", "provenance.json")
+
+
+class RunExistsError(FileExistsError):
+    pass
+
+
+def check_fresh(run_dir: Path) -> None:
+    for name in RESULT_FILES:
+        if (run_dir / name).exists():
+            raise RunExistsError(f"{run_dir} already holds {name}; refusing to overwrite an earlier run")
+
+
+def tidy_frame(ds, metric_names) -> str:
+    """The tidy CSV text: condition, subject, time_h, metric, value (one row per value)."""
+    lines = ["condition,subject,time_h,metric,value"]
+    conds = ds["condition"].values if "condition" in ds.dims else [ds.attrs.get("condition", "")]
+    times = ds["time_h"].values if "time_h" in ds.dims else [0.0]
+    subjects = ds["subject"].values
+    for m in metric_names:
+        v = ds[m].transpose(*[d for d in ("condition", "subject", "time_h") if d in ds[m].dims]).values
+        v = v.reshape(len(conds), len(subjects), len(times))
+        for ci, c in enumerate(conds):
+            for si, s in enumerate(subjects):
+                for ti, t in enumerate(times):
+                    lines.append(f"{c},{s},{float(t):.4g},{m},{v[ci, si, ti]:.6g}")
+    return "\n".join(lines) + "\n"
+
+
+def git_commit() -> str | None:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(seed: int, wall_s: float, extra: dict | None = None) -> dict:
+    from sim import __version__
+
+    return {"package": "dmn-sim", "version": __version__, "git_commit": git_commit(), "seed": seed,
+            "wall_time_s": round(wall_s, 3), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "python": sys.version.split()[0], "numpy": np.__version__, "platform": platform.platform(),
+            "argv": sys.argv, **(extra or {})}
+
+
+def write_run(run_dir: Path, ds, metric_names, config_yaml: str, prov: dict, extra=None) -> None:
+    """Write results.nc, metrics.csv, config.yaml, provenance.json (and ``extra`` files) into ``run_dir``.
+
+    Everything is first written into ``run_dir/.partial``; only when every file is complete are they
+    moved into place, so a failure leaves no half-written output. ``extra`` maps file names to
+    ``write(path)`` callables (figures, reports).
+    """
+    import shutil
+
+    check_fresh(run_dir)
+    stage = run_dir / ".partial"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    try:
+        (stage / "config.yaml").write_text(config_yaml)
+        ds.to_netcdf(stage / "results.nc", engine="h5netcdf")
+        (stage / "metrics.csv").write_text(tidy_frame(ds, metric_names))
+        for name, write in (extra or {}).items():
+            (stage / name).parent.mkdir(parents=True, exist_ok=True)
+            write(stage / name)
+        (stage / "provenance.json").write_text(json.dumps(prov, indent=2) + "\n")
+        for p in sorted(stage.rglob("*")):
+            if p.is_file():
+                dest = run_dir / p.relative_to(stage)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(p, dest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
