@@ -23,7 +23,7 @@ because its ``spm_gx_fmri.m`` uses ``V0 = 4``). Time is in seconds, ``u`` is dim
 State variables: plain ``f, v, q`` (not SPM's log-transformed ones). Reasons: (1) the code is the
 equations above, term by term; (2) rest ``(0, 1, 1, 1)`` is a fixed point *in floating point* (the
 extraction term is written so that it is exactly 1 at f = 1), so a resting network stays bit-exactly at
-rest; (3) it needs two transcendental calls per evaluation instead of five, i.e. about 2x faster. SPM
+rest; (3) it needs three transcendental calls per evaluation (log v, two exp) instead of five. SPM
 log-transforms mainly to keep v, q positive under the large local-linearisation steps of its estimator;
 with RK4 steps <= 10 ms positivity is kept by the dynamics themselves as long as f > 0. A driving input
 strong and negative enough to push f through zero is unphysical in either parametrisation (in log
@@ -32,21 +32,26 @@ reported as ``FloatingPointError`` (see below).
 
 Integration: classical 4th-order Runge-Kutta with the input held constant (zero-order hold) over each
 input sample, and ``substeps`` RK4 steps per input sample; by default ``ceil(dt_s / 0.01 s)`` so the
-internal step is <= 10 ms. Measured accuracy (BOLD, max abs error relative to the peak, against
-``scipy.integrate.solve_ivp`` DOP853 at rtol 1e-11 with the same zero-order-hold input; 0.1 s unit
-impulse and 1 s random piecewise-constant input; SPM12 and FRISTON2003 constants):
+internal step is <= 10 ms. Measured accuracy of the BOLD signal (max abs error / peak |BOLD|, at 0.1 s
+sampling, against ``scipy.integrate.solve_ivp`` DOP853 at rtol 1e-12 on the same zero-order-hold input;
+worst of SPM12 and FRISTON2003; input a 0.1 s unit impulse, or 30 random levels in [0, 1] held 1 s each)::
 
-    ==========================  ==================
-    scheme, internal step       max error / peak
-    ==========================  ==================
-    explicit Euler, 100 ms      ~6e-2 (not used)
-    RK4, 100 ms (substeps=1)    <= 5e-6
-    RK4, 10 ms (default)        <= 5e-10
-    ==========================  ==================
+    scheme, internal step           impulse   random
+    explicit Euler, 100 ms          5.4e-2    2.6e-2    (the reason Euler is not used)
+    explicit Euler, 10 ms           5.1e-3    2.4e-3
+    RK4, 100 ms (substeps=1)        1.4e-5    2.0e-6    10x cheaper than the default
+    RK4, 50 ms (substeps=2)         7.3e-7    9.2e-8
+    RK4, 20 ms (substeps=5)         1.7e-8    2.0e-9
+    RK4, 10 ms (default)            1.0e-9    1.2e-10
 
-(the table is reproduced by ``tests/test_bold.py``; see the report of the commit that added this file).
-Because every input sample is processed by the same arithmetic whatever the chunking, running a long
-input in several chunks (passing the returned state on) gives bit-identical BOLD to a single run.
+The error falls as step^4, as it should. ``tests/test_bold.py`` checks the default and ``substeps=1``
+against this reference. Every input sample goes through the same arithmetic whatever the chunking, so
+splitting a long input into chunks (passing the returned state on) gives bit-identical BOLD to one run
+(bit-identity holds for a fixed batch shape; across batch shapes results agree to rounding, since
+numpy may evaluate exp/log differently for scalars and for arrays).
+
+Speed (2-core Xeon VM, numpy 2.4): 20000 elements (batch 1000 x 20) take ~1.1 ms per RK4 step in
+float64 and ~0.55 ms in float32, i.e. ~11 ms per 0.1 s input sample at the default 10 substeps.
 
 Guard: after every input sample the state is checked; a non-finite value, or a non-positive f, v or q
 (outside the model's domain, where the next evaluation would produce NaN), raises ``FloatingPointError``.
@@ -282,10 +287,12 @@ def _rk4(s, f, v, q, u, h_s: float, c: HemodynamicConstants):
     """One classical RK4 step of size ``h_s`` with ``u`` held constant; returns the new (s, f, v, q)."""
     x = (s, f, v, q)
     k1 = _rhs(*x, u, c)
-    k2 = _rhs(*(xi + (0.5 * h_s) * ki for xi, ki in zip(x, k1)), u, c)
-    k3 = _rhs(*(xi + (0.5 * h_s) * ki for xi, ki in zip(x, k2)), u, c)
-    k4 = _rhs(*(xi + h_s * ki for xi, ki in zip(x, k3)), u, c)
-    return tuple(xi + (h_s / 6.0) * (a + 2.0 * (b + d) + e) for xi, a, b, d, e in zip(x, k1, k2, k3, k4))
+    k2 = _rhs(*(xi + (0.5 * h_s) * ki for xi, ki in zip(x, k1, strict=True)), u, c)
+    k3 = _rhs(*(xi + (0.5 * h_s) * ki for xi, ki in zip(x, k2, strict=True)), u, c)
+    k4 = _rhs(*(xi + h_s * ki for xi, ki in zip(x, k3, strict=True)), u, c)
+    return tuple(
+        xi + (h_s / 6.0) * (a + 2.0 * (b + d) + e) for xi, a, b, d, e in zip(x, k1, k2, k3, k4, strict=True)
+    )
 
 
 def _bold(v, q, c: HemodynamicConstants):
@@ -407,6 +414,7 @@ def integrate(
         raise ValueError(f"substeps must be >= 1, got {substeps}")
     h_s = dt_s / n_sub
     n_t, n_batch = u.shape[0], math.prod(shape)
+    u = u.reshape((n_t,) + (1,) * (len(shape) - u.ndim + 1) + u.shape[1:])  # align trailing dimensions
     u_flat = np.broadcast_to(u, (n_t, *shape)).reshape(n_t, n_batch)
     x_flat = tuple(np.reshape(a, -1) for a in (state.s, state.f, state.v, state.q))
     bold = np.empty((n_t, n_batch), dtype=dtype)
@@ -428,7 +436,7 @@ def integrate(
                     where = f"at input sample {t} ({(t + 1) * dt_s:g} s into this call)"
                     _raise_if_bad(*x, where=where, batch_shape=shape, offset=start)
                 bold[t, cols] = _bold(x[2], x[3], constants)
-            for out, a in zip(final, x):
+            for out, a in zip(final, x, strict=True):
                 out[cols] = a
     new_state = BalloonState(*(a.reshape(shape) for a in final))
     return new_state, bold.reshape((n_t, *shape))

