@@ -3,7 +3,7 @@
 Pure functions over numpy arrays, vectorised over any batch shape (e.g. ``(n_subjects, n_regions)``).
 
 State equations (Buxton et al. 1998 MRM 39:855; Friston et al. 2000 NeuroImage 12:466;
-Friston, Harrison & Penny 2003 NeuroImage 19:1273, eqs. 3-4)::
+Friston, Harrison & Penny 2003 NeuroImage 19:1273)::
 
     ds/dt     = u - kappa s - gamma (f - 1)            vasodilatory signal s            [1/s]
     df/dt     = s                                      normalised inflow f              [-]
@@ -12,7 +12,7 @@ Friston, Harrison & Penny 2003 NeuroImage 19:1273, eqs. 3-4)::
     E(f, E0)  = 1 - (1 - E0)^(1/f)                     oxygen extraction fraction
 
 Output equation (classic: Friston et al. 2000; revised: Obata et al. 2004 NeuroImage 21:144,
-Stephan et al. 2007 NeuroImage 38:387, eq. 12; the form is the same, only k1..k3 differ)::
+Stephan et al. 2007 NeuroImage 38:387; the form is the same, only k1..k3 differ)::
 
     y = V0 (k1 (1 - q) + k2 (1 - q/v) + k3 (1 - v))
 
@@ -50,8 +50,10 @@ splitting a long input into chunks (passing the returned state on) gives bit-ide
 (bit-identity holds for a fixed batch shape; across batch shapes results agree to rounding, since
 numpy may evaluate exp/log differently for scalars and for arrays).
 
-Speed (2-core Xeon VM, numpy 2.4): 20000 elements (batch 1000 x 20) take ~1.1 ms per RK4 step in
-float64 and ~0.55 ms in float32, i.e. ~11 ms per 0.1 s input sample at the default 10 substeps.
+Speed (2-core Xeon VM, numpy 2.4, single thread): u of shape (6000, 1000, 20) at dt 0.1 s (10 min of
+Hopf output) takes ~79 s in float64 at the default 10 substeps (~1.2 ms per RK4 step over 20000
+elements), ~39 s in float32, ~9 s in float64 with ``substeps=1``. At dt 0.001 s (1 substep) a sample
+costs ~1.4 ms (float64) / ~1.0 ms (float32) for the same batch.
 
 Guard: after every input sample the state is checked; a non-finite value, or a non-positive f, v or q
 (outside the model's domain, where the next evaluation would produce NaN), raises ``FloatingPointError``.
@@ -101,14 +103,15 @@ MAX_STEP_S = 0.01
 def stephan2007_output_coefficients(
     e0: float, nu0_per_s: float = 40.3, r0_per_s: float = 25.0, epsilon: float = 1.0, te_s: float = 0.04
 ) -> tuple[float, float, float]:
-    """Revised BOLD output coefficients (Obata et al. 2004; Stephan et al. 2007 NeuroImage 38:387, eq. 12).
+    """Revised BOLD output coefficients (Obata et al. 2004; Stephan et al. 2007 NeuroImage 38:387).
 
     ``k1 = 4.3 nu0 E0 TE``, ``k2 = epsilon r0 E0 TE``, ``k3 = 1 - epsilon``, with ``nu0`` the frequency
     offset at the outer surface of magnetised vessels [1/s], ``r0`` the slope of the intravascular
     relaxation rate against oxygen saturation [1/s], ``epsilon`` the intra- to extravascular signal ratio
     and ``TE`` the echo time [s]. Defaults are those of SPM12 ``spm_gx_fmri.m`` (labelled there
-    "Biophysical constants for 1.5T"). Field-strength-specific values (Heinzle et al. 2016 NeuroImage
-    125:556): 3 T ``r0 = 110``, ``nu0 = 28.265 * 3 = 84.8``; 7 T ``r0 = 340``, ``nu0 = 197.9``.
+    "Biophysical constants for 1.5T"). Field-strength-specific values, as coded in SPM's ``spm_prf_gx.m``
+    after Heinzle et al. 2016 NeuroImage 125:556: 3 T ``r0 = 110``, ``nu0 = 28.265 * 3 = 84.8``; 7 T
+    ``r0 = 340``, ``nu0 = 28.265 * 7 = 197.9``.
     """
     k1 = 4.3 * nu0_per_s * e0 * te_s
     k2 = epsilon * r0_per_s * e0 * te_s
@@ -119,8 +122,8 @@ def stephan2007_output_coefficients(
 def friston2000_output_coefficients(e0: float) -> tuple[float, float, float]:
     """Classic BOLD output coefficients ``k1 = 7 E0``, ``k2 = 2``, ``k3 = 2 E0 - 0.2``.
 
-    Buxton et al. 1998 for 1.5 T, TE = 40 ms, as used by Friston et al. 2000 NeuroImage 12:466 (eq. 4)
-    and Friston, Harrison & Penny 2003 NeuroImage 19:1273 (eq. 4), where ``E0`` is written ``rho``.
+    Buxton et al. 1998 for 1.5 T, TE = 40 ms, as used by Friston et al. 2000 NeuroImage 12:466 and
+    Friston, Harrison & Penny 2003 NeuroImage 19:1273, where ``E0`` is written ``rho``.
     """
     return 7.0 * e0, 2.0, 2.0 * e0 - 0.2
 
@@ -163,7 +166,7 @@ class Spm12Constants(HemodynamicConstants):
     log-scale parameters ``decay``, ``transit`` at their prior mean 0: kappa 0.64 /s, gamma 0.32 /s,
     tau 2 s, alpha 0.32, E0 0.4.
 
-    Output from SPM12 ``spm_gx_fmri.m`` (r6262), i.e. Stephan et al. 2007 NeuroImage 38:387, eq. 12:
+    Output from SPM12 ``spm_gx_fmri.m`` (r6262), i.e. Stephan et al. 2007 NeuroImage 38:387:
     ``k1 = 4.3 nu0 E0 TE = 2.77264``, ``k2 = eps r0 E0 TE = 0.4``, ``k3 = 1 - eps = 0`` with
     nu0 = 40.3 /s, r0 = 25 /s, eps = exp(0) = 1 (prior mean), TE = 0.04 s. Two differences from a
     literal reading of "SPM12 at 3T": (1) SPM12 labels these nu0, r0, TE values "Biophysical constants
@@ -185,7 +188,7 @@ class Spm12Constants(HemodynamicConstants):
 
 @dataclass(frozen=True)
 class Friston2003Constants(HemodynamicConstants):
-    """Friston, Harrison & Penny 2003 NeuroImage 19:1273 (DCM), Table 1 prior means and eq. 4.
+    """Friston, Harrison & Penny 2003 NeuroImage 19:1273 (DCM): prior means and output equation.
 
     kappa 0.65 /s, gamma 0.41 /s, tau 0.98 s, alpha 0.32, rho (E0) 0.34 (same values as the prior mean
     ``pE = [0.65 0.41 0.98 0.32 0.34]`` in SPM's ``spm_hdm_priors.m``); V0 0.02 and the classic output
@@ -310,7 +313,7 @@ def derivatives(state: BalloonState, u, constants: HemodynamicConstants = SPM12)
 def bold_signal(state: BalloonState, constants: HemodynamicConstants = SPM12) -> np.ndarray:
     """BOLD fractional signal change ``y = V0 (k1 (1 - q) + k2 (1 - q/v) + k3 (1 - v))``; 0 at rest.
 
-    Sources: Friston et al. 2000 (classic coefficients), Stephan et al. 2007 eq. 12 (revised ones); the
+    Sources: Friston et al. 2000 (classic coefficients), Stephan et al. 2007 (revised ones); the
     coefficients come with the constant set.
     """
     return np.asarray(_bold(state.v, state.q, constants), dtype=state.dtype)
@@ -409,6 +412,8 @@ def integrate(
     u = np.asarray(u, dtype=dtype)
     if u.ndim < 1 or np.broadcast_shapes(u.shape[1:], shape) != shape:
         raise ValueError(f"u must have shape (T, *batch_shape) = (T, *{shape}), got {u.shape}")
+    if not dt_s > 0:
+        raise ValueError(f"dt_s must be > 0, got {dt_s}")
     n_sub = default_substeps(dt_s) if substeps is None else int(substeps)
     if n_sub < 1:
         raise ValueError(f"substeps must be >= 1, got {substeps}")

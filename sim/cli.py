@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import hydra
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sim.config import CONFIG_DIR
@@ -27,41 +28,61 @@ def _progress_bar(enabled: bool, total: int, desc: str):
                 file=sys.stderr, mininterval=0.5, delay=2.0)
 
 
+KINDS = ("cohort", "timeline")
+
+
 def run(cfg: DictConfig, run_dir: Path) -> Path:
-    """Simulate and write outputs into ``run_dir``; returns it."""
+    """Simulate the configured experiment and write its outputs into ``run_dir``; returns it."""
     import threading
 
     from sim.runio import provenance, write_run
-    from sim.simulate import build_world, simulate_cohort
+    from sim.simulate import build_world
 
     t0 = time.perf_counter()
-    world = build_world(cfg)  # validates everything before any long work
-    total = world.cohort.n_subjects * (world.settings.n_steps + world.settings.n_transient)
+    kind = cfg.experiment.get("kind", "timeline")
+    if kind not in KINDS:
+        raise ConfigError(f"experiment.kind: unknown value {kind!r}; allowed: {', '.join(KINDS)}")
+    world = build_world(cfg)  # validates the core config before any long work
     lock = threading.Lock()
-    with _progress_bar(bool(cfg.get("progress", True)), total, f"{world.model.NAME} cohort") as bar:
+    with _progress_bar(bool(cfg.get("progress", True)), 0, f"{world.model.NAME} {cfg.experiment.name}") as bar:
         def tick(n):
             with lock:
                 bar.update(n)
 
-        ds = simulate_cohort(cfg, progress=tick)
-    metric_names = [k for k in ds.data_vars if ds[k].dims == ("subject",)]
-    ds.attrs["condition"] = world.phenotype
+        def set_total(n):
+            bar.total = n
+            bar.refresh()
+
+        if kind == "cohort":
+            from sim.simulate import simulate_cohort
+
+            set_total(world.cohort.n_subjects * (world.settings.n_steps + world.settings.n_transient))
+            ds = simulate_cohort(cfg, progress=tick)
+            ds = ds.expand_dims(condition=[world.phenotype], time_h=[0.0]).transpose("condition", "subject", ...)
+        else:
+            from sim.experiment import run_timeline
+
+            ds = run_timeline(cfg, progress=tick, total_callback=set_total)
+    metric_names = [k for k in ds.data_vars if ds[k].dims == ("condition", "subject", "time_h")]
+    sim_s = time.perf_counter() - t0
+    from sim.summary import summary_text
+
+    text = summary_text(ds, metric_names)
+    extra = [lambda d: (d / "summary.txt").write_text(text + "\n")]
+    if kind == "timeline":
+        from sim.plots import write_figures
+
+        formats = tuple(cfg.get("figure_formats") or ["png"])
+        extra.append(lambda d: write_figures(ds, d / "figures", formats=formats))
     prov = provenance(world.seed, time.perf_counter() - t0,
-                      {"n_items": int(ds.sizes["subject"]), "model": world.model.NAME})
-    write_run(run_dir, ds, metric_names, OmegaConf.to_yaml(cfg, resolve=True), prov)
-    _summary(ds, metric_names, run_dir, prov["wall_time_s"])
-    return run_dir
-
-
-def _summary(ds, metric_names, run_dir: Path, wall_s: float) -> None:
-    n = ds.sizes["subject"]
-    print(f"dmnsim: {ds.attrs['model']} model, phenotype {ds.attrs['phenotype']}, {n} subjects, "
-          f"{ds.attrs['duration_s']:.0f} s scans, in {wall_s:.1f} s")
-    for m in metric_names:
-        v = ds[m].values
-        half = 1.96 * v.std(ddof=1) / n**0.5 if n > 1 else float("nan")
-        print(f"  {m:<22} {v.mean():+.3f}  (95% CI {v.mean() - half:+.3f} .. {v.mean() + half:+.3f})")
+                      {"n_items": int(np.prod([ds.sizes[d] for d in ("condition", "subject", "time_h")])),
+                       "model": world.model.NAME, "experiment": str(cfg.experiment.name),
+                       "simulation_wall_time_s": round(sim_s, 3)})
+    write_run(run_dir, ds, metric_names, OmegaConf.to_yaml(cfg, resolve=True), prov, extra)
+    print(text)
+    print(f"wall time {time.perf_counter() - t0:.1f} s")
     print(f"results: {run_dir.resolve()}")
+    return run_dir
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")

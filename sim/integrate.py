@@ -13,7 +13,8 @@ Design (memory flat in simulated duration, reproducible, vectorised):
 * every item owns one random stream (:class:`numpy.random.SeedSequence` given by the caller);
   noise is drawn per item in blocks of ``block_steps`` steps, so an item's result does not depend on
   which other items share its batch, on the block size of the *sink* or on the thread count;
-* items are split into contiguous chunks, one per thread (numpy releases the GIL in the
+* items are split into contiguous chunks of ``chunk_items`` (small enough that a chunk's arrays stay
+  in the CPU cache), and a thread pool works through the chunks (numpy releases the GIL in the
   random-number fills, matmuls and ufuncs that dominate the cost);
 * no trajectory is kept: each block of observables (T, B_chunk, N) goes to a *sink* (observation +
   metrics) that keeps only running statistics;
@@ -51,6 +52,7 @@ class Settings:
     method: str = "heun"
     block_steps: int = 500
     n_threads: int = 0  # 0 = all cores
+    chunk_items: int = 96  # items integrated together; small enough that the state stays in cache
 
     def __post_init__(self):
         check_range("model.dt_s", self.dt_s, 0.0, None, lo_open=True)
@@ -96,9 +98,8 @@ def simulate(model, params, seeds: Sequence[np.random.SeedSequence], settings: S
     msg = model.check_dt(settings.dt_s, params)
     if msg:
         raise ConfigError(f"model.dt_s: {msg}")
-    n_chunks = max(1, min(settings.threads(), n_items))
-    bounds = np.linspace(0, n_items, n_chunks + 1).round().astype(int)
-    jobs = [(slice(a, b), seeds[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    size = max(1, settings.chunk_items)
+    jobs = [(slice(a, min(a + size, n_items)), seeds[a:a + size]) for a in range(0, n_items, size)]
 
     def work(job):
         sl, s = job
@@ -106,9 +107,10 @@ def simulate(model, params, seeds: Sequence[np.random.SeedSequence], settings: S
         _run_chunk(model, take_items(params, sl), s, settings, sink, progress)
         return sink.result()
 
-    if len(jobs) == 1:
-        return [work(jobs[0])]
-    with ThreadPoolExecutor(len(jobs)) as ex:
+    n_threads = min(settings.threads(), len(jobs))
+    if n_threads == 1:
+        return [work(j) for j in jobs]
+    with ThreadPoolExecutor(n_threads) as ex:
         return list(ex.map(work, jobs))
 
 

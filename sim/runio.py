@@ -69,12 +69,12 @@ def provenance(seed: int, wall_s: float, extra: dict | None = None) -> dict:
             "argv": sys.argv, **(extra or {})}
 
 
-def write_run(run_dir: Path, ds, metric_names, config_yaml: str, prov: dict, extra=None) -> None:
+def write_run(run_dir: Path, ds, metric_names, config_yaml: str, prov: dict, extra=()) -> None:
     """Write results.nc, metrics.csv, config.yaml, provenance.json (and ``extra`` files) into ``run_dir``.
 
     Everything is first written into ``run_dir/.partial``; only when every file is complete are they
-    moved into place, so a failure leaves no half-written output. ``extra`` maps file names to
-    ``write(path)`` callables (figures, reports).
+    moved into place, so a failure leaves no half-written output. ``extra`` is a sequence of
+    ``write(stage_dir)`` callables that add files (figures, reports).
     """
     import shutil
 
@@ -86,9 +86,8 @@ def write_run(run_dir: Path, ds, metric_names, config_yaml: str, prov: dict, ext
         (stage / "config.yaml").write_text(config_yaml)
         ds.to_netcdf(stage / "results.nc", engine="h5netcdf")
         (stage / "metrics.csv").write_text(tidy_frame(ds, metric_names))
-        for name, write in (extra or {}).items():
-            (stage / name).parent.mkdir(parents=True, exist_ok=True)
-            write(stage / name)
+        for write in extra:
+            write(stage)
         (stage / "provenance.json").write_text(json.dumps(prov, indent=2) + "\n")
         for p in sorted(stage.rglob("*")):
             if p.is_file():

@@ -14,7 +14,7 @@ import xarray as xr
 
 from sim.runio import RunExistsError, write_run
 
-SMALL = ["cohort.n_subjects=3", "scan.duration_s=60", "scan.transient_s=10", "progress=false"]
+SMALL = ["experiment=cohort", "cohort.n_subjects=3", "scan.duration_s=60", "scan.transient_s=10", "progress=false"]
 
 
 def dmnsim(tmp_path: Path, *args: str):
@@ -36,7 +36,7 @@ def test_run_writes_outputs(tmp_path):
     prov = json.loads((run_dir / "provenance.json").read_text())
     assert prov["seed"] == 0 and prov["version"]
     ds = xr.open_dataset(run_dir / "results.nc", engine="h5netcdf")
-    assert ds["fc"].dims == ("subject", "region", "region_to") and ds.sizes["subject"] == 3
+    assert ds["fc"].dims == ("condition", "subject", "time_h", "region", "region_to") and ds.sizes["subject"] == 3
     assert str(run_dir) in out.stdout
     assert not (run_dir / ".partial").exists()
 

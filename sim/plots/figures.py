@@ -1,0 +1,629 @@
+"""Figures of one experiment run: pure functions ``Dataset -> matplotlib Figure`` and :func:`write_figures`.
+
+The input is the experiment :class:`xarray.Dataset` (schema in :mod:`sim.plots.synthetic`). Figures are built on
+the non-interactive Agg canvas directly (no pyplot), so they never pop up windows and hold no global state.
+A figure whose data are absent from the dataset (e.g. no ``dr_value``) is not drawn: its function returns
+``None`` and :func:`write_figures` skips it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from sim.plots._common import (
+    CI_NOTE,
+    INFUSION_DURATION_H,
+    NETWORK_COLORS,
+    NETWORK_NAMES,
+    NETWORK_ORDER,
+    baseline_time,
+    condition_colors,
+    dosed_conditions,
+    draw_rug,
+    fmt_time,
+    make_rug_room,
+    mean_ci,
+    metric_label,
+    nearest_time,
+    network_color,
+    pretty_condition,
+    rug_legend_handles,
+    short_metric,
+    when_label,
+)
+
+log = logging.getLogger(__name__)
+
+#: Metrics shown by :func:`fig_metric_timecourses` by default (those missing from a dataset are left out).
+KEY_METRICS = ("fc_within_dmn", "fc_dmn_tpn", "fc_pcc_mpfc", "fc_sgacc_dmn", "fc_within_sn", "fc_within_tpn",
+               "gbc_mean", "synchrony", "metastability", "dmn_dwell_fraction")
+#: Scan times of :func:`fig_fc_matrices`: baseline, during the infusion, 24 h, 3 d, 7 d, 14 d.
+FC_TIMES = ("baseline", 0.33, 24.0, 72.0, 168.0, 336.0)
+#: (condition, time_h) pairs drawn by :func:`write_figures` with :func:`fig_network_change`.
+NETWORK_CHANGES = (("depressed_ketamine", 24.0), ("depressed_ketamine", 0.33))
+#: Slow states: variable -> (title, y label).
+SLOW_STATES = {
+    "plasma_ng_per_ml": ("Plasma ketamine concentration", "plasma ketamine (ng/mL)"),
+    "nmda_block": ("NMDA-receptor block, total", "fraction of receptors blocked (0–1)"),
+    "trapped_block": ("NMDA-receptor block, trapped (drug held in closed channels, outlasts plasma)",
+                      "fraction of receptors blocked (0–1)"),
+    "plasticity": ("Synaptic plasticity state", "synaptic state (0–1, a.u.)"),
+    "tms_state": ("TMS after-effect state", "TMS state (0–1, a.u.)"),
+}
+EARLY_H = 12.0
+_BL_X = -1.6  # where the baseline scan sits in the hours panel (it is really at -24 h: axis break)
+_DPI = 150
+
+ATTR_NOTE_SIZE = 8
+
+
+# =============================================================================================== helpers
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _conditions(ds, conditions=None) -> list[str]:
+    have = [str(c) for c in ds["condition"].values]
+    if conditions is None:
+        return have
+    bad = [c for c in conditions if c not in have]
+    if bad:
+        raise ValueError(f"unknown condition(s) {bad}; the dataset has {have}")
+    return list(conditions)
+
+
+def metric_names(ds) -> list[str]:
+    """Scalar metric names: ``attrs['metrics']`` if present, else every (condition, subject, time_h) variable."""
+    listed = [m.strip() for m in str(ds.attrs.get("metrics", "")).split(",") if m.strip()]
+    if listed:
+        return [m for m in listed if m in ds.data_vars]
+    return [k for k, v in ds.data_vars.items() if v.dims == ("condition", "subject", "time_h")]
+
+
+def _n_subjects(ds, var: str, condition: str) -> int:
+    x = np.asarray(ds[var].sel(condition=condition).values, dtype=float)
+    x = x.reshape(x.shape[0], -1)
+    return int(np.isfinite(x).any(axis=1).sum())
+
+
+def _note(sub, text: str) -> None:
+    sub.text(0.01, 0.5, text, ha="left", va="center", fontsize=ATTR_NOTE_SIZE, color="0.25", wrap=True)
+
+
+def _layout(fig, n_body: int, header: float, body: Sequence[float], footer: float):
+    """Split ``fig`` into a legend header, ``n_body`` rows and a footer note (as subfigures)."""
+    ratios = [header, *body, footer]
+    subs = fig.subfigures(len(ratios), 1, height_ratios=ratios)
+    return subs[0], list(subs[1:-1]), subs[-1]
+
+
+def _format_early(ax, early_h: float, baseline_slot: bool) -> None:
+    ticks = list(np.arange(0, early_h + 1e-9, 2 if early_h <= 16 else 4))
+    if baseline_slot:
+        ax.set_xlim(_BL_X - 0.9, early_h + 0.4)
+        ax.set_xticks([_BL_X, *ticks], ["BL", *[f"{t:g}" for t in ticks]])
+        ax.axvline(_BL_X / 2, color="0.6", lw=0.8, ls=(0, (2, 2)))
+        ax.text(_BL_X / 2, 1.0, "//", transform=ax.get_xaxis_transform(), ha="center", va="center", fontsize=8,
+                color="0.4", clip_on=False)
+    else:
+        ax.set_xlim(-0.5, early_h + 0.3)
+        ax.set_xticks(ticks)
+    ax.set_xlabel("hours since first infusion")
+    ax.grid(alpha=0.25, lw=0.5)
+
+
+def _format_late(ax, t_min_h: float, t_max_h: float, early_h: float) -> None:
+    from matplotlib.ticker import MultipleLocator
+
+    lo, hi = t_min_h / 24.0, t_max_h / 24.0
+    pad = 0.02 * (hi - lo)
+    ax.set_xlim(lo - pad, hi + pad)
+    span = hi - lo
+    ax.xaxis.set_major_locator(MultipleLocator(7 if span > 21 else (2 if span > 6 else 1)))
+    ax.xaxis.set_minor_locator(MultipleLocator(1 if span > 6 else 0.25))
+    ax.axvspan(0, early_h / 24.0, color="0.88", lw=0, zorder=0)
+    ax.set_xlabel("days since first infusion (grey: the hours panel)")
+    ax.grid(alpha=0.25, lw=0.5)
+
+
+def _time_pair(sub):
+    """Hours panel and days panel of one quantity, sharing the y axis."""
+    axs = sub.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [1.0, 2.3]})
+    axs[1].tick_params(labelleft=True)
+    return axs[0], axs[1]
+
+
+def _finish_y(ax_e, ax_l, ds, dosed, colors, floor_zero: bool = False) -> None:
+    """Autoscale the shared y axis, make room below the data for the dosing markers and draw them."""
+    ax_e.relim()
+    ax_e.autoscale(axis="y")
+    lo, hi = ax_e.get_ylim()
+    if floor_zero:
+        lo = min(lo, 0.0)
+        ax_e.set_ylim(lo, hi)
+    ticks = [v for v in ax_e.get_yticks() if lo - 1e-12 <= v <= hi + 1e-12]
+    make_rug_room(ax_e, len(dosed))
+    if dosed:
+        ax_e.set_yticks(ticks)  # no tick labels in the marker zone
+        for ax in (ax_e, ax_l):
+            ax.axhline(lo, color="0.75", lw=0.6, zorder=1)
+    for ax, scale in ((ax_e, 1.0), (ax_l, 1 / 24.0)):
+        draw_rug(ax, ds, dosed, colors, scale)
+
+
+def _condition_handles(conds, colors, ns, marker=None):
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], color=colors[c], lw=2, marker=marker, ms=4, label=f"{pretty_condition(c)} (n={ns[c]})")
+            for c in conds]
+
+
+def _header_legend(sub, handles, title: str, ncol: int) -> None:
+    sub.suptitle(title, fontsize=13, fontweight="bold")
+    sub.legend(handles=handles, loc="center", ncol=ncol, fontsize=8.5, frameon=False, handlelength=2.2,
+               columnspacing=1.6)
+
+
+# =============================================================================================== (a) slow states
+def fig_slow_states(ds, conditions: Sequence[str] | None = None, early_h: float = EARLY_H) -> Figure | None:
+    """Slow pharmacological / plasticity states vs time: cohort mean with 95% CI band per condition.
+
+    One row per state present in ``ds`` (plasma, NMDA block total and trapped, plasticity, TMS state), each with
+    an hours panel (first ``early_h`` h) and a days panel (whole experiment). Only conditions in which the
+    state is non-zero are drawn. Returns ``None`` if no state is present.
+    """
+    if "time_fine_h" not in ds.dims:
+        return None
+    conds = _conditions(ds, conditions)
+    colors = condition_colors(ds["condition"].values)
+    t = np.asarray(ds["time_fine_h"].values, dtype=float)
+    rows = []
+    for var in SLOW_STATES:
+        if var not in ds:
+            continue
+        shown = [c for c in conds if np.nanmax(np.abs(ds[var].sel(condition=c).values), initial=0.0) > 1e-9]
+        if shown:
+            rows.append((var, shown))
+    if not rows:
+        return None
+    fig = _figure(15, 1.2 + 2.75 * len(rows) + 0.4)
+    head, body, foot = _layout(fig, len(rows), 1.0, [2.75] * len(rows), 0.35)
+    used: list[str] = []
+    early = (t >= -1.0) & (t <= early_h + 0.5)
+    for sub, (var, shown) in zip(body, rows, strict=True):
+        title, ylabel = SLOW_STATES[var]
+        sub.suptitle(title, fontsize=11, x=0.01, ha="left")
+        ax_e, ax_l = _time_pair(sub)
+        for c in shown:
+            if c not in used:
+                used.append(c)
+            ci = mean_ci(ds[var].sel(condition=c).transpose("subject", "time_fine_h").values, axis=0)
+            for ax, sel, scale in ((ax_e, early, 1.0), (ax_l, slice(None), 1 / 24.0)):
+                x = t[sel] * scale
+                ax.plot(x, ci.mean[sel], color=colors[c], lw=1.4)
+                ax.fill_between(x, ci.low[sel], ci.high[sel], color=colors[c], alpha=0.22, lw=0)
+        _format_early(ax_e, early_h, baseline_slot=False)
+        _format_late(ax_l, t.min(), t.max(), early_h)
+        ax_e.set_ylabel(ylabel)
+        ax_e.set_title(f"first {early_h:g} h", fontsize=9, loc="left")
+        ax_l.set_title("whole experiment", fontsize=9, loc="left")
+        _finish_y(ax_e, ax_l, ds, dosed_conditions(ds, shown), colors, floor_zero=True)
+    ns = {c: _n_subjects(ds, rows[0][0], c) for c in used}
+    handles = _condition_handles([c for c in conds if c in used], colors, ns) + rug_legend_handles()
+    _header_legend(head, handles, "Slow states: drug level, NMDA block, plasticity and TMS state over time",
+                   ncol=min(5, len(handles)))
+    _note(foot, CI_NOTE + " Only conditions in which a state is non-zero are drawn. Dosing markers (bottom of "
+          "each panel, one row per condition) show infusion starts and TMS sessions.")
+    return fig
+
+
+# =============================================================================================== (b) metric courses
+def fig_metric_timecourses(ds, metrics: Sequence[str] = KEY_METRICS, conditions: Sequence[str] | None = None,
+                           early_h: float = EARLY_H, ncols: int = 2) -> Figure | None:
+    """Each metric over scan time per condition: cohort mean with t-based 95% CI, baseline dashed, dosing marks.
+
+    Each metric gets an hours panel (baseline ``BL`` + first ``early_h`` h) and a days panel. Metrics missing from
+    ``ds`` are left out; returns ``None`` if none is present.
+    """
+    present = [m for m in metrics if m in ds.data_vars and ds[m].dims == ("condition", "subject", "time_h")]
+    missing = [m for m in metrics if m not in present]
+    if missing:
+        log.info("fig_metric_timecourses: metrics not in the dataset, left out: %s", missing)
+    if not present:
+        return None
+    conds = _conditions(ds, conditions)
+    colors = condition_colors(ds["condition"].values)
+    t = np.asarray(ds["time_h"].values, dtype=float)
+    t_bl = baseline_time(t)
+    i_bl = int(np.argmin(np.abs(t - t_bl)))
+    post = t > t_bl
+    early = post & (t <= early_h + 1e-9)
+    dosed = dosed_conditions(ds, conds)
+    ncols = max(1, min(ncols, len(present)))
+    nrows = int(np.ceil(len(present) / ncols))
+    fig = _figure(9.0 * ncols, 1.3 + 3.0 * nrows + 0.4)
+    head, body, foot = _layout(fig, nrows, 1.2, [3.0] * nrows, 0.35)
+    cells = [cell for row in body for cell in row.subfigures(1, ncols)] if ncols > 1 else body
+    bl_x = _BL_X + np.linspace(-0.45, 0.45, len(conds)) if len(conds) > 1 else np.array([_BL_X])
+    for sub, m in zip(cells, present, strict=False):
+        title, unit = metric_label(m)
+        sub.suptitle(title, fontsize=10.5, x=0.01, ha="left")
+        ax_e, ax_l = _time_pair(sub)
+        for ic, c in enumerate(conds):
+            vals = ds[m].sel(condition=c).transpose("subject", "time_h").values
+            ci = mean_ci(vals, axis=0)
+            if not np.isfinite(ci.mean).any():
+                continue
+            col = colors[c]
+            for ax in (ax_e, ax_l):
+                ax.axhline(ci.mean[i_bl], color=col, lw=0.9, ls="--", alpha=0.75, zorder=1)
+            # hours panel: baseline in its own slot, then the early scans
+            yerr = np.array([[ci.mean[i_bl] - ci.low[i_bl]], [ci.high[i_bl] - ci.mean[i_bl]]])
+            ax_e.errorbar([bl_x[ic]], [ci.mean[i_bl]], yerr=yerr, color=col, marker="o", ms=3.5, capsize=2, lw=1)
+            ax_e.plot(t[early], ci.mean[early], color=col, marker="o", ms=3.5, lw=1.4)
+            ax_e.fill_between(t[early], ci.low[early], ci.high[early], color=col, alpha=0.15, lw=0)
+            td = t / 24.0
+            ax_l.plot(td, ci.mean, color=col, marker="o", ms=3, lw=1.4)
+            ax_l.fill_between(td, ci.low, ci.high, color=col, alpha=0.15, lw=0)
+        _format_early(ax_e, early_h, baseline_slot=True)
+        _format_late(ax_l, t.min(), t.max(), early_h)
+        ax_e.set_ylabel(unit)
+        _finish_y(ax_e, ax_l, ds, dosed, colors)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    ns = {c: _n_subjects(ds, present[0], c) for c in conds}
+    handles = _condition_handles(conds, colors, ns, marker="o")
+    handles += [Line2D([], [], color="0.3", ls="--", lw=1, label=f"dashed: each condition's baseline (scan at {t_bl:g} h)"),
+                Patch(color="0.3", alpha=0.2, label="95% CI of the mean (t-based)")]
+    handles += rug_legend_handles()
+    _header_legend(head, handles, "Network metrics over time, per condition (cohort mean, 95% CI)", ncol=5)
+    _note(foot, CI_NOTE + f" Hours panels: BL = baseline scan at {t_bl:g} h (axis break), then scans up to "
+          f"{early_h:g} h; days panels: all scans. Markers at the bottom: dosing, one row per dosed condition.")
+    return fig
+
+
+# =============================================================================================== (c) FC matrices
+def _region_order(ds):
+    nets = [str(n) for n in ds["network"].values] if "network" in ds.coords else ["?"] * ds.sizes["region"]
+    order_nets = [n for n in NETWORK_ORDER if n in nets] + sorted(set(nets) - set(NETWORK_ORDER))
+    idx = [i for n in order_nets for i, x in enumerate(nets) if x == n]
+    return np.array(idx), [nets[i] for i in idx], order_nets
+
+
+def _resolve_time(ds, var: str, condition: str, request) -> tuple[float, bool]:
+    """(scan time, exact?) for a request ``"baseline"`` / number, among scans with data for ``condition``."""
+    t = np.asarray(ds["time_h"].values, dtype=float)
+    x = np.asarray(ds[var].sel(condition=condition).values, dtype=float)
+    axes = tuple(i for i, d in enumerate(ds[var].sel(condition=condition).dims) if d != "time_h")
+    valid = np.isfinite(x).any(axis=axes)
+    if isinstance(request, str):
+        if request.lower() not in ("baseline", "bl"):
+            raise ValueError(f"time request {request!r}: use 'baseline' or a number of hours")
+        tb = baseline_time(t[valid] if valid.any() else t)
+        return tb, True
+    got = nearest_time(t, float(request), valid)
+    return got, bool(np.isclose(got, float(request)))
+
+
+def fig_fc_matrices(ds, times: Sequence = FC_TIMES, conditions: Sequence[str] | None = None) -> Figure | None:
+    """Cohort-mean FC matrices, one row per condition and one column per scan time.
+
+    Regions are grouped by network (black lines = network blocks; tick labels coloured by network). Colour map
+    RdBu_r shared by all panels and centred at 0. A requested time with no scan uses the nearest scan; the
+    panel title says so. Returns ``None`` if ``ds`` has no ``fc``.
+    """
+    if "fc" not in ds:
+        return None
+    conds = _conditions(ds, conditions)
+    order, nets, order_nets = _region_order(ds)
+    names = [str(r) for r in ds["region"].values[order]]
+    n = len(order)
+    inf_h = float(ds.attrs.get("infusion_duration_h", INFUSION_DURATION_H))
+    mats, titles = {}, {}
+    for c in conds:
+        for j, req in enumerate(times):
+            tt, exact = _resolve_time(ds, "fc", c, req)
+            fc = ds["fc"].sel(condition=c, time_h=tt).transpose("subject", "region", "region_to").values
+            m = mean_ci(fc, axis=0).mean[np.ix_(order, order)]
+            np.fill_diagonal(m, np.nan)
+            mats[c, j] = m
+            titles[c, j] = None if exact else f"no scan at {req:g} h: nearest {fmt_time(tt, inf_h)}"
+    vals = np.concatenate([np.abs(m[np.isfinite(m)]) for m in mats.values()] or [np.array([1.0])])
+    vmax = max(0.1, float(np.ceil(np.nanmax(vals) * 10) / 10)) if vals.size else 1.0
+    nt = len(times)
+    fig = _figure(1.6 + 2.45 * nt, 1.6 + 2.45 * len(conds))
+    axs = np.atleast_2d(fig.subplots(len(conds), nt, squeeze=False))
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="0.85")
+    bounds = np.cumsum([nets.count(k) for k in order_nets])[:-1] - 0.5
+    tb = baseline_time(ds["time_h"].values)
+    im = None
+    for i, c in enumerate(conds):
+        for j, req in enumerate(times):
+            ax = axs[i, j]
+            im = ax.imshow(mats[c, j], cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
+            for b in bounds:
+                ax.axhline(b, color="k", lw=0.7)
+                ax.axvline(b, color="k", lw=0.7)
+            ax.set_xticks(range(n))
+            ax.set_yticks(range(n))
+            ax.set_xticklabels(names, rotation=90)
+            ax.set_yticklabels(names)
+            ax.tick_params(length=0, labelsize=6, labelleft=j == 0, labelbottom=i == len(conds) - 1)
+            for lab_list in (ax.get_xticklabels(), ax.get_yticklabels()):
+                for lab, net in zip(lab_list, nets, strict=False):
+                    lab.set_color(network_color(net))
+            head = ""
+            if i == 0:
+                head = fmt_time(tb, baseline=True) if isinstance(req, str) else fmt_time(float(req), inf_h)
+            note = titles[c, j]
+            text = "\n".join(s for s in (head, note) if s)
+            if text:
+                ax.set_title(text, fontsize=8.5 if not note else 7.5, color="k" if not note else "#b35900")
+            if j == 0:
+                ax.set_ylabel(pretty_condition(c), fontsize=10, fontweight="bold")
+    cb = fig.colorbar(im, ax=axs, shrink=0.5, aspect=30, pad=0.01)
+    cb.set_label("functional connectivity (Pearson r), cohort mean")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=network_color(k), label=f"{k} ({NETWORK_NAMES.get(k, k)})") for k in order_nets]
+    fig.legend(handles=handles, loc="outside upper right", ncol=len(handles), fontsize=8.5, frameon=False,
+               title="region labels coloured by network; black lines separate networks", title_fontsize=8.5)
+    fig.suptitle("Functional connectivity matrices over time (columns) per condition (rows), cohort mean; "
+                 "diagonal blanked", fontsize=12, fontweight="bold", x=0.02, ha="left")
+    return fig
+
+
+# =============================================================================================== (d) network change
+_OUTLINE = {"sagittal": ((-17.0, 15.0), 176.0, 140.0), "axial": ((0.0, -17.0), 140.0, 178.0)}
+
+
+def _delta_fc(ds, condition: str, time_h: float):
+    t_bl, _ = _resolve_time(ds, "fc", condition, "baseline")
+    t_got, exact = _resolve_time(ds, "fc", condition, time_h)
+    fc = ds["fc"].sel(condition=condition).transpose("subject", "time_h", "region", "region_to")
+    d = fc.sel(time_h=t_got).values.astype(float) - fc.sel(time_h=t_bl).values.astype(float)
+    ci = mean_ci(d, axis=0)
+    return ci, t_bl, t_got, exact
+
+
+def _short_name(r: str) -> tuple[str, str]:
+    for suf in ("_L", "_R"):
+        if r.endswith(suf):
+            return r[: -len(suf)], suf[1]
+    return r, ""
+
+
+_LABEL_SPOTS = ((4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"),
+                (-4, -3, "right", "top"))
+
+
+def _label_nodes(ax, names, xy) -> None:
+    """Region names next to nodes; left/right homologues drawn on top of each other share one label.
+
+    Each label takes the first of four corners around its node whose label anchor is not crowded by an earlier one.
+    """
+    done: set[int] = set()
+    placed: list[np.ndarray] = []
+    todo = []
+    for i, r in enumerate(names):
+        if i in done:
+            continue
+        stem, side = _short_name(r)
+        label, pos = r, xy[i]
+        if side:
+            for k, q in enumerate(names):
+                if k != i and _short_name(q)[0] == stem and np.hypot(*(xy[k] - xy[i])) < 14:
+                    label, pos = f"{stem} L/R", (xy[i] + xy[k]) / 2
+                    done.add(k)
+        done.add(i)
+        todo.append((label, np.asarray(pos, dtype=float)))
+    for label, pos in todo:
+        width = 2.2 * len(label)  # rough label extent in mm at this figure size
+        best, best_d = _LABEL_SPOTS[0], -1.0
+        for spot in _LABEL_SPOTS:
+            centre = pos + np.array([np.sign(spot[0]) * width / 2, np.sign(spot[1]) * 3.0])
+            d = min((float(np.hypot(*(centre - q))) for q in placed), default=np.inf)
+            if d > best_d:
+                best, best_d = spot, d
+            if d > 9.0:
+                break
+        dx, dy, ha, va = best
+        placed.append(pos + np.array([np.sign(dx) * width / 2, np.sign(dy) * 3.0]))
+        ax.annotate(label, pos, xytext=(dx, dy), textcoords="offset points", ha=ha, va=va, fontsize=7, color="0.1",
+                    zorder=6, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6})
+
+
+def fig_network_change(ds, condition: str = "depressed_ketamine", time_h: float = 24.0,
+                       top_k: int = 30) -> Figure | None:
+    """Change of FC from baseline (cohort mean of each subject's ΔFC) drawn on the brain, two views.
+
+    Regions sit at their MNI positions (sagittal: y vs z; axial: x vs y), coloured by network; only the ``top_k``
+    region pairs with the largest |ΔFC| are drawn, coloured by ΔFC (RdBu_r, centred at 0) with width ∝ |ΔFC|.
+    Uses the nearest scan to ``time_h``. Returns ``None`` if ``ds`` has no ``fc`` or no MNI coordinates.
+    """
+    if "fc" not in ds or not all(k in ds.coords for k in ("mni_x", "mni_y", "mni_z")):
+        return None
+    _conditions(ds, [condition])
+    ci, t_bl, t_got, exact = _delta_fc(ds, condition, time_h)
+    delta = ci.mean
+    names = [str(r) for r in ds["region"].values]
+    nets = [str(x) for x in ds["network"].values] if "network" in ds.coords else ["?"] * len(names)
+    mni = np.stack([np.asarray(ds[k].values, dtype=float) for k in ("mni_x", "mni_y", "mni_z")], axis=1)
+    iu = np.triu_indices(len(names), 1)
+    dv = delta[iu]
+    ok = np.isfinite(dv)
+    k = min(top_k, int(ok.sum()))
+    pick = np.argsort(np.where(ok, -np.abs(dv), np.inf))[:k]
+    pick = pick[np.argsort(np.abs(dv[pick]))]  # strongest drawn last (on top)
+    vmax = float(np.max(np.abs(dv[pick]))) if k else 1.0
+    vmax = vmax if vmax > 0 else 1.0
+
+    import matplotlib as mpl
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Ellipse
+
+    cmap, norm = mpl.colormaps["RdBu_r"], Normalize(-vmax, vmax)
+    fig = _figure(14, 7.4)
+    axs = fig.subplots(1, 2, gridspec_kw={"width_ratios": [176, 140]})
+    views = (("sagittal", 1, 2, "MNI y (mm): posterior ← → anterior", "MNI z (mm): inferior ← → superior"),
+             ("axial", 0, 1, "MNI x (mm): left ← → right", "MNI y (mm): posterior ← → anterior"))
+    node_colors = [network_color(x) for x in nets]
+    for ax, (view, a, b, xl, yl) in zip(axs, views, strict=True):
+        centre, w, h = _OUTLINE[view]
+        ax.add_patch(Ellipse(centre, w, h, fill=True, fc="0.96", ec="0.45", lw=1.5, zorder=0))
+        xy = mni[:, [a, b]]
+        for p in pick:
+            i, j = iu[0][p], iu[1][p]
+            v = dv[p]
+            ax.plot(xy[[i, j], 0], xy[[i, j], 1], color=cmap(norm(v)), lw=0.8 + 3.7 * abs(v) / vmax,
+                    alpha=0.9, solid_capstyle="round", zorder=2)
+        ax.scatter(xy[:, 0], xy[:, 1], s=55, c=node_colors, edgecolors="k", linewidths=0.6, zorder=4)
+        _label_nodes(ax, names, xy)
+        ax.set_aspect("equal")
+        ax.set_xlim(centre[0] - w / 2 - 8, centre[0] + w / 2 + 8)
+        ax.set_ylim(centre[1] - h / 2 - 8, centre[1] + h / 2 + 8)
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+        ax.set_title({"sagittal": "sagittal view (from the side, left and right overlaid)",
+                      "axial": "axial view (from above; left hemisphere on the left)"}[view], fontsize=10)
+        ax.tick_params(labelsize=8)
+    sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
+    cb = fig.colorbar(sm, ax=axs, shrink=0.75, pad=0.01)
+    cb.set_label("ΔFC = FC(scan) − FC(baseline), Pearson r (cohort mean)")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="none", marker="o", ms=8, mfc=network_color(x), mec="k",
+                      label=f"{x} ({NETWORK_NAMES.get(x, x)})") for x in NETWORK_ORDER if x in nets]
+    handles += [Line2D([], [], color=cmap(0.9), lw=3, label="FC increased"),
+                Line2D([], [], color=cmap(0.1), lw=3, label="FC decreased")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False)
+    inf_h = float(ds.attrs.get("infusion_duration_h", INFUSION_DURATION_H))
+    when = when_label(t_got, inf_h).replace("the infusion", "the first infusion")
+    when += "" if exact else f" (nearest scan to the requested {time_h:g} h)"
+    n_sub = int(np.nanmax(ci.n)) if ci.n.size else 0
+    fig.suptitle(f"Change in functional connectivity from baseline — {pretty_condition(condition)}, scan at {when}\ncohort mean over {n_sub} subjects of (scan − own baseline scan at "
+                 f"{t_bl:g} h); the {k} region pairs with the largest |ΔFC| of {dv.size} are drawn, line width ∝ "
+                 f"|ΔFC|", fontsize=11)
+    return fig
+
+
+# =============================================================================================== (e) dose-response
+def fig_dose_response(ds, metrics: Sequence[str] | None = None, ncols: int = 3) -> Figure | None:
+    """Change from each subject's own baseline vs ketamine dose, mean with 95% t CI, one line per ``dr_time_h``.
+
+    Dose axis: symmetric-log (linear below 0.1 mg/kg so that 0 = placebo fits). Returns ``None`` if ``ds`` has no
+    ``dr_value``.
+    """
+    if "dr_value" not in ds:
+        return None
+    dr = ds["dr_value"].transpose("dr_metric", "dose_mg_per_kg", "subject", "dr_time_h")
+    names = [str(m) for m in dr["dr_metric"].values]
+    if metrics is not None:
+        names = [m for m in metrics if m in names]
+    if not names:
+        return None
+    doses = np.asarray(dr["dose_mg_per_kg"].values, dtype=float)
+    times = np.asarray(dr["dr_time_h"].values, dtype=float)
+    inf_h = float(ds.attrs.get("infusion_duration_h", INFUSION_DURATION_H))
+    ncols = max(1, min(ncols, len(names)))
+    nrows = int(np.ceil(len(names) / ncols))
+    fig = _figure(4.8 * ncols, 1.4 + 3.4 * nrows)
+    axs = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axs[len(names):]:
+        ax.remove()
+    import matplotlib as mpl
+    from matplotlib.transforms import ScaledTranslation
+
+    tcolors = (["#d62728", "#1f77b4"] if len(times) <= 2 else
+               [mpl.colormaps["viridis"](x) for x in np.linspace(0, 0.9, len(times))])
+    offsets = (np.arange(len(times)) - (len(times) - 1) / 2) * 4.0  # points, to keep error bars apart
+    pos_doses = doses[doses > 0]
+    linthresh = float(pos_doses.min()) if pos_doses.size else 1.0
+    for ax, m in zip(axs, names, strict=False):
+        title, unit = metric_label(m)
+        lo, hi = 0.0, 0.0
+        for k, (tt, col) in enumerate(zip(times, tcolors, strict=True)):
+            ci = mean_ci(dr.sel(dr_metric=m, dr_time_h=tt).transpose("subject", "dose_mg_per_kg").values, axis=0)
+            # dodge the lines sideways by a few points; such a transform is ignored by autoscaling (set below)
+            tr = ax.transData + ScaledTranslation(offsets[k] / 72.0, 0, fig.dpi_scale_trans)
+            ax.errorbar(doses, ci.mean, yerr=[ci.mean - ci.low, ci.high - ci.mean], color=col, marker="o", ms=4,
+                        capsize=3, lw=1.5, transform=tr, label=when_label(tt, inf_h))
+            band = np.concatenate([ci.low, ci.high, ci.mean])
+            band = band[np.isfinite(band)]
+            if band.size:
+                lo, hi = min(lo, band.min()), max(hi, band.max())
+        pad = 0.08 * (hi - lo) if hi > lo else 1.0
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set_xscale("symlog", linthresh=linthresh, linscale=0.6)
+        ax.set_xticks(doses, [f"{d:g}" for d in doses])
+        ax.minorticks_off()
+        ax.set_xlim(-0.25 * linthresh, doses.max() * 1.35)
+        if np.any(np.isclose(doses, 0.5)):
+            ax.axvline(0.5, color="0.5", ls=":", lw=1)
+        ax.set_title(short_metric(m), fontsize=10.5)
+        ax.set_xlabel("ketamine dose (mg/kg; 0 = placebo)")
+        ax.set_ylabel(f"change from own baseline ({unit})", fontsize=9)
+        ax.grid(alpha=0.25, lw=0.5)
+    axs[0].legend(fontsize=8, loc="best")
+    n_sub = int(dr.sizes["subject"])
+    fig.suptitle("Dose-response: change from each subject's own baseline vs ketamine dose", fontsize=12,
+                 fontweight="bold")
+    fig.supxlabel(CI_NOTE.replace("bands / ", "") + f" n = {n_sub} subjects per dose. Dotted line: 0.5 mg/kg, the "
+                  "usual antidepressant dose. Dose axis logarithmic above the lowest non-zero dose.",
+                  fontsize=ATTR_NOTE_SIZE, color="0.25", wrap=True)
+    return fig
+
+
+# =============================================================================================== all figures
+def _time_tag(t: float) -> str:
+    return f"{t:g}h".replace(".", "p").replace("-", "m")
+
+
+def write_figures(ds, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DPI,
+                  network_changes: Sequence[tuple[str, float]] = NETWORK_CHANGES) -> list[Path]:
+    """Draw every figure the dataset supports and save it as ``out_dir/<name>.<format>``; returns the paths.
+
+    Names: ``slow_states``, ``metric_timecourses``, ``fc_matrices``, ``network_change_<condition>_<time>`` (one per
+    ``network_changes`` pair whose condition is in ``ds``), ``dose_response``. Figures whose data are missing are
+    skipped (logged). Each figure is released after saving.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    conds = {str(c) for c in ds["condition"].values}
+    jobs = [("slow_states", lambda: fig_slow_states(ds)),
+            ("metric_timecourses", lambda: fig_metric_timecourses(ds)),
+            ("fc_matrices", lambda: fig_fc_matrices(ds))]
+    for cond, t in network_changes:
+        if cond in conds:
+            jobs.append((f"network_change_{cond}_{_time_tag(t)}",
+                         lambda cond=cond, t=t: fig_network_change(ds, cond, t)))
+        else:
+            log.info("write_figures: condition %r not in the dataset, no network-change figure", cond)
+    jobs.append(("dose_response", lambda: fig_dose_response(ds)))
+    paths: list[Path] = []
+    for name, make in jobs:
+        fig = make()
+        if fig is None:
+            log.info("write_figures: %s skipped (its data are not in the dataset)", name)
+            continue
+        try:
+            for fmt in formats:
+                p = out / f"{name}.{fmt.lstrip('.')}"
+                fig.savefig(p, dpi=dpi)
+                paths.append(p)
+        finally:
+            fig.clear()
+            del fig
+    return paths
