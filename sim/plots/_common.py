@@ -247,12 +247,26 @@ def draw_rug(ax, ds, conditions: Sequence[str], colors: dict[str, str], scale: f
                     zorder=5)
 
 
-def rug_legend_handles():
-    """Legend entries explaining the dosing markers."""
+def rug_legend_handles(ds=None, conditions: Iterable[str] | None = None):
+    """Legend entries explaining the dosing markers (only the kinds present, if ``ds`` is given)."""
     from matplotlib.lines import Line2D
 
-    return [Line2D([], [], ls="none", marker="^", ms=6, color="0.3", mec="k", mew=0.4,
-                   label="ketamine infusion (start)"),
-            Line2D([], [], ls="none", marker="^", ms=6, mfc="white", mec="0.3", mew=1.0,
-                   label="placebo infusion (0 mg/kg)"),
-            Line2D([], [], ls="none", marker="|", ms=8, color="0.3", mew=1.2, label="TMS session")]
+    kinds = {"ketamine", "placebo", "tms"}
+    if ds is not None:
+        kinds = set()
+        for c in conditions if conditions is not None else ds["condition"].values:
+            ev = dosing_events(ds, str(c))
+            if ev["infusion_h"].size:
+                kinds |= {"placebo" if d == 0 else "ketamine" for d in ev["dose"]}
+            if ev["tms_h"].size:
+                kinds.add("tms")
+    out = []
+    if "ketamine" in kinds:
+        out.append(Line2D([], [], ls="none", marker="^", ms=6, color="0.3", mec="k", mew=0.4,
+                          label="ketamine infusion (start)"))
+    if "placebo" in kinds:
+        out.append(Line2D([], [], ls="none", marker="^", ms=6, mfc="white", mec="0.3", mew=1.0,
+                          label="placebo infusion (0 mg/kg)"))
+    if "tms" in kinds:
+        out.append(Line2D([], [], ls="none", marker="|", ms=8, color="0.3", mew=1.2, label="TMS session"))
+    return out

@@ -19,7 +19,6 @@ from matplotlib.figure import Figure
 from sim.plots._common import (
     CI_NOTE,
     INFUSION_DURATION_H,
-    NETWORK_COLORS,
     NETWORK_NAMES,
     NETWORK_ORDER,
     baseline_time,
@@ -49,13 +48,14 @@ FC_TIMES = ("baseline", 0.33, 24.0, 72.0, 168.0, 336.0)
 NETWORK_CHANGES = (("depressed_ketamine", 24.0), ("depressed_ketamine", 0.33))
 #: Slow states: variable -> (title, y label).
 SLOW_STATES = {
-    "plasma_ng_per_ml": ("Plasma ketamine concentration", "plasma ketamine (ng/mL)"),
-    "nmda_block": ("NMDA-receptor block, total", "fraction of receptors blocked (0–1)"),
-    "trapped_block": ("NMDA-receptor block, trapped (drug held in closed channels, outlasts plasma)",
-                      "fraction of receptors blocked (0–1)"),
+    "plasma_ng_per_ml": ("Plasma ketamine concentration", "ketamine (ng/mL)"),
+    "nmda_block": ("NMDA-receptor block, total (fraction of receptors blocked)", "fraction blocked (0–1)"),
+    "trapped_block": ("NMDA-receptor block, trapped (drug held in closed channels; outlasts the plasma level)",
+                      "fraction blocked (0–1)"),
     "plasticity": ("Synaptic plasticity state", "synaptic state (0–1, a.u.)"),
     "tms_state": ("TMS after-effect state", "TMS state (0–1, a.u.)"),
 }
+_FROM_ZERO = {"plasma_ng_per_ml", "nmda_block", "trapped_block", "tms_state"}  # y axis starts at 0
 EARLY_H = 12.0
 _BL_X = -1.6  # where the baseline scan sits in the hours panel (it is really at -24 h: axis break)
 _DPI = 150
@@ -215,9 +215,10 @@ def fig_slow_states(ds, conditions: Sequence[str] | None = None, early_h: float 
         ax_e.set_ylabel(ylabel)
         ax_e.set_title(f"first {early_h:g} h", fontsize=9, loc="left")
         ax_l.set_title("whole experiment", fontsize=9, loc="left")
-        _finish_y(ax_e, ax_l, ds, dosed_conditions(ds, shown), colors, floor_zero=True)
+        _finish_y(ax_e, ax_l, ds, dosed_conditions(ds, shown), colors, floor_zero=var in _FROM_ZERO)
     ns = {c: _n_subjects(ds, rows[0][0], c) for c in used}
-    handles = _condition_handles([c for c in conds if c in used], colors, ns) + rug_legend_handles()
+    shown_conds = [c for c in conds if c in used]
+    handles = _condition_handles(shown_conds, colors, ns) + rug_legend_handles(ds, shown_conds)
     _header_legend(head, handles, "Slow states: drug level, NMDA block, plasticity and TMS state over time",
                    ncol=min(5, len(handles)))
     _note(foot, CI_NOTE + " Only conditions in which a state is non-zero are drawn. Dosing markers (bottom of "
@@ -282,9 +283,10 @@ def fig_metric_timecourses(ds, metrics: Sequence[str] = KEY_METRICS, conditions:
 
     ns = {c: _n_subjects(ds, present[0], c) for c in conds}
     handles = _condition_handles(conds, colors, ns, marker="o")
-    handles += [Line2D([], [], color="0.3", ls="--", lw=1, label=f"dashed: each condition's baseline (scan at {t_bl:g} h)"),
+    bl_text = f"dashed: each condition's baseline (scan at {t_bl:g} h)"
+    handles += [Line2D([], [], color="0.3", ls="--", lw=1, label=bl_text),
                 Patch(color="0.3", alpha=0.2, label="95% CI of the mean (t-based)")]
-    handles += rug_legend_handles()
+    handles += rug_legend_handles(ds, conds)
     _header_legend(head, handles, "Network metrics over time, per condition (cohort mean, 95% CI)", ncol=5)
     _note(foot, CI_NOTE + f" Hours panels: BL = baseline scan at {t_bl:g} h (axis break), then scans up to "
           f"{early_h:g} h; days panels: all scans. Markers at the bottom: dosing, one row per dosed condition.")
@@ -355,11 +357,10 @@ def fig_fc_matrices(ds, times: Sequence = FC_TIMES, conditions: Sequence[str] | 
             for b in bounds:
                 ax.axhline(b, color="k", lw=0.7)
                 ax.axvline(b, color="k", lw=0.7)
-            ax.set_xticks(range(n))
-            ax.set_yticks(range(n))
-            ax.set_xticklabels(names, rotation=90)
-            ax.set_yticklabels(names)
-            ax.tick_params(length=0, labelsize=6, labelleft=j == 0, labelbottom=i == len(conds) - 1)
+            # region names only on the outer panels (labelling all 42 panels is slow and unreadable)
+            ax.set_xticks(range(n) if i == len(conds) - 1 else [], names if i == len(conds) - 1 else [], rotation=90)
+            ax.set_yticks(range(n) if j == 0 else [], names if j == 0 else [])
+            ax.tick_params(length=0, labelsize=6)
             for lab_list in (ax.get_xticklabels(), ax.get_yticklabels()):
                 for lab, net in zip(lab_list, nets, strict=False):
                     lab.set_color(network_color(net))
@@ -512,9 +513,9 @@ def fig_network_change(ds, condition: str = "depressed_ketamine", time_h: float 
     when = when_label(t_got, inf_h).replace("the infusion", "the first infusion")
     when += "" if exact else f" (nearest scan to the requested {time_h:g} h)"
     n_sub = int(np.nanmax(ci.n)) if ci.n.size else 0
-    fig.suptitle(f"Change in functional connectivity from baseline — {pretty_condition(condition)}, scan at {when}\ncohort mean over {n_sub} subjects of (scan − own baseline scan at "
-                 f"{t_bl:g} h); the {k} region pairs with the largest |ΔFC| of {dv.size} are drawn, line width ∝ "
-                 f"|ΔFC|", fontsize=11)
+    fig.suptitle(f"Change in functional connectivity from baseline — {pretty_condition(condition)}, scan at {when}\n"
+                 f"cohort mean over {n_sub} subjects of (scan − own baseline scan at {t_bl:g} h); the {k} region pairs "
+                 f"with the largest |ΔFC| of {dv.size} are drawn, line width ∝ |ΔFC|", fontsize=11)
     return fig
 
 

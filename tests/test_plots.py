@@ -1,0 +1,119 @@
+"""Experiment figures (sim.plots) on a small synthetic dataset with the experiment schema."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+from matplotlib.figure import Figure
+
+from sim.plots import (
+    fig_dose_response,
+    fig_fc_matrices,
+    fig_metric_timecourses,
+    fig_network_change,
+    fig_slow_states,
+    mean_ci,
+    metric_label,
+    metric_names,
+    write_figures,
+)
+from sim.plots.synthetic import synthetic_dataset
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CONDS = ("healthy", "depressed_ketamine", "depressed_placebo", "depressed_tms")
+TIMES = (-24.0, 0.33, 4.0, 24.0, 48.0, 96.0, 168.0, 336.0)
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return synthetic_dataset(n_subjects=4, conditions=CONDS, scan_times_h=TIMES, fine_step_h=1.0, seed=3)
+
+
+def _subset(ds, conditions, metrics):
+    """Fewer conditions and metrics: fewer panels, faster to draw."""
+    out = ds.sel(condition=list(conditions)).drop_vars([m for m in metric_names(ds) if m not in metrics])
+    out.attrs["metrics"] = ",".join(metrics)
+    return out
+
+
+def _check_png(path):
+    data = path.read_bytes()
+    assert len(data) > 1000 and data[:8] == PNG_MAGIC, path
+
+
+def test_mean_ci_matches_scipy_t_interval():
+    x = np.array([0.31, 0.42, 0.28, 0.55, 0.47, 0.39, 0.36])
+    lo, hi = scipy.stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=scipy.stats.sem(x))
+    ci = mean_ci(x)
+    assert ci.mean == pytest.approx(x.mean())
+    assert (ci.low, ci.high) == (pytest.approx(lo), pytest.approx(hi))
+    assert ci.n == len(x)
+    # NaN (a missing subject) is left out; along an axis; fewer than two values -> no interval
+    two = np.stack([np.append(x, np.nan), np.r_[1.0, [np.nan] * len(x)]], axis=1)
+    ci2 = mean_ci(two, axis=0)
+    assert (ci2.low[0], ci2.high[0]) == (pytest.approx(lo), pytest.approx(hi))
+    assert ci2.mean[1] == 1.0 and np.isnan(ci2.low[1]) and np.isnan(ci2.high[1]) and list(ci2.n) == [7, 1]
+    lo90, hi90 = scipy.stats.t.interval(0.9, len(x) - 1, loc=x.mean(), scale=scipy.stats.sem(x))
+    assert mean_ci(x, level=0.9).low == pytest.approx(lo90)
+
+
+def test_write_figures_writes_the_expected_pngs(ds, tmp_path):
+    small = _subset(ds, ["depressed_ketamine", "depressed_tms"], ["fc_within_dmn", "fc_dmn_tpn"])
+    paths = write_figures(small, tmp_path / "figs", dpi=40)
+    names = sorted(p.name for p in paths)
+    assert names == sorted(["slow_states.png", "metric_timecourses.png", "fc_matrices.png",
+                            "network_change_depressed_ketamine_24h.png", "network_change_depressed_ketamine_0p33h.png",
+                            "dose_response.png"])
+    for p in paths:
+        assert p.parent == tmp_path / "figs"
+        _check_png(p)
+
+
+def test_each_figure_has_the_expected_axes(ds):
+    n_cond = ds.sizes["condition"]
+    fig = fig_slow_states(ds)  # plasma, block, trapped, plasticity, tms: an hours and a days panel each
+    assert isinstance(fig, Figure) and len(fig.axes) == 2 * 5
+    fig = fig_metric_timecourses(ds, metrics=["fc_within_dmn", "fc_dmn_tpn", "not_a_metric"])
+    assert len(fig.axes) == 2 * 2
+    fig = fig_fc_matrices(ds)  # 6 times per condition + one colour bar
+    assert len(fig.axes) == n_cond * 6 + 1
+    fig = fig_network_change(ds, "depressed_ketamine", 24.0)  # sagittal, axial, colour bar
+    assert len(fig.axes) == 3
+    fig = fig_dose_response(ds)
+    assert len(fig.axes) == ds.sizes["dr_metric"]
+
+
+def test_fc_matrices_use_the_nearest_scan_and_say_so(ds):
+    fig = fig_fc_matrices(ds, times=("baseline", 30.0), conditions=["depressed_ketamine"])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "baseline" in titles[0]
+    assert "no scan at 30 h" in titles[1] and "nearest 24 h" in titles[1]
+    im = fig.axes[0].images[0]
+    vmin, vmax = im.get_clim()
+    assert vmin == -vmax > -1.01 and im.get_cmap().name.startswith("RdBu_r")
+
+
+def test_missing_optional_parts_are_skipped(ds, tmp_path):
+    part = _subset(ds, ["depressed_ketamine"], ["fc_within_dmn", "synchrony"])
+    part = part.drop_vars(["tms_state", "tms_session_h", "dr_value"])
+    assert fig_dose_response(part) is None
+    assert len(fig_slow_states(part).axes) == 2 * 4  # no TMS row
+    assert len(fig_metric_timecourses(part).axes) == 2 * 2  # only the key metrics present
+    no_states = part.drop_vars(["plasma_ng_per_ml", "nmda_block", "trapped_block", "plasticity"])
+    assert fig_slow_states(no_states) is None
+    assert fig_fc_matrices(part.drop_vars("fc")) is None
+    paths = write_figures(no_states.drop_vars("fc"), tmp_path, dpi=40)
+    assert [p.name for p in paths] == ["metric_timecourses.png"]
+    _check_png(paths[0])
+
+
+def test_unknown_condition_is_a_clear_error(ds):
+    with pytest.raises(ValueError, match="unknown condition"):
+        fig_network_change(ds, "no_such_condition", 24.0)
+
+
+def test_metric_labels_are_readable():
+    assert metric_label("fc_dmn_tpn")[0].startswith("FC between DMN and TPN")
+    assert metric_label("fc_pgacc_insula_r")[0].startswith("FC pgACC–insula R")
+    assert metric_label("synchrony")[1] == "R (0–1)"
