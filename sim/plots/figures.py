@@ -59,8 +59,7 @@ _FROM_ZERO = {"plasma_ng_per_ml", "nmda_block", "trapped_block", "tms_state"}  #
 EARLY_H = 12.0
 _BL_X = -1.6  # where the baseline scan sits in the hours panel (it is really at -24 h: axis break)
 _DPI = 150
-
-ATTR_NOTE_SIZE = 8
+_NOTE_SIZE = 8  # footnotes (what the CI is, what the markers mean)
 
 
 # =============================================================================================== helpers
@@ -95,7 +94,7 @@ def _n_subjects(ds, var: str, condition: str) -> int:
 
 
 def _note(sub, text: str) -> None:
-    sub.text(0.01, 0.5, text, ha="left", va="center", fontsize=ATTR_NOTE_SIZE, color="0.25", wrap=True)
+    sub.text(0.01, 0.5, text, ha="left", va="center", fontsize=_NOTE_SIZE, color="0.25", wrap=True)
 
 
 def _layout(fig, n_body: int, header: float, body: Sequence[float], footer: float):
@@ -583,7 +582,7 @@ def fig_dose_response(ds, metrics: Sequence[str] | None = None, ncols: int = 3) 
                  fontweight="bold")
     fig.supxlabel(CI_NOTE.replace("bands / ", "") + f" n = {n_sub} subjects per dose. Dotted line: 0.5 mg/kg, the "
                   "usual antidepressant dose. Dose axis logarithmic above the lowest non-zero dose.",
-                  fontsize=ATTR_NOTE_SIZE, color="0.25", wrap=True)
+                  fontsize=_NOTE_SIZE, color="0.25", wrap=True)
     return fig
 
 
