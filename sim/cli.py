@@ -69,11 +69,14 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
 
     text = summary_text(ds, metric_names)
     extra = [lambda d: (d / "summary.txt").write_text(text + "\n")]
-    if kind == "timeline":
+    formats = tuple(cfg.get("figure_formats", ["png"]) or ())
+    if kind == "timeline" and formats:
         from sim.plots import write_figures
 
-        formats = tuple(cfg.get("figure_formats") or ["png"])
-        extra.append(lambda d: write_figures(ds, d / "figures", formats=formats))
+        treated = [str(c) for c, p in zip(ds["condition"].values, ds["protocol"].values, strict=True)
+                   if str(p) != "none" and "placebo" not in str(p)]
+        changes = [(treated[0], 24.0), (treated[0], 0.33)] if treated else []
+        extra.append(lambda d: write_figures(ds, d / "figures", formats=formats, network_changes=changes))
     prov = provenance(world.seed, time.perf_counter() - t0,
                       {"n_items": int(np.prod([ds.sizes[d] for d in ("condition", "subject", "time_h")])),
                        "model": world.model.NAME, "experiment": str(cfg.experiment.name),

@@ -60,6 +60,13 @@ def conditions_from_config(cfg: Mapping, timeline: tuple[float, float]) -> list[
         out.append(Condition(str(name), str(ph), protocol_from_config(pr, library[pr], timeline, dose)))
     if not out:
         raise ConfigError("experiment.conditions: at least one condition is needed")
+    select = exp.get("select")
+    if select:
+        names = [c.name for c in out]
+        for s in select:
+            if s not in names:
+                raise unknown("experiment.select", s, names)
+        out = [c for c in out if c.name in set(select)]
     return out
 
 

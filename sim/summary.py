@@ -12,17 +12,26 @@ import scipy.stats
 
 KEY = {"fc_within_dmn": "within-DMN FC", "fc_dmn_tpn": "DMN-TPN FC", "fc_sgacc_dmn": "sgACC-DMN FC",
        "fc_pcc_mpfc": "PCC-mPFC FC"}
-#: (label, treated condition, control condition, time_h)
+#: (treated condition, control condition, time_h); reported only where that scan time exists
 CONTRASTS = [
-    ("during infusion", "depressed_ketamine", "depressed_placebo", 0.33),
-    ("at 24 h", "depressed_ketamine", "depressed_placebo", 24.0),
-    ("at day 3", "depressed_ketamine", "depressed_placebo", 72.0),
-    ("at day 7", "depressed_ketamine", "depressed_placebo", 168.0),
-    ("at day 14", "depressed_ketamine", "depressed_placebo", 336.0),
-    ("at day 14", "depressed_ketamine_repeated", "depressed_ketamine", 336.0),
-    ("at day 28", "depressed_tms", "depressed", 672.0),
-    ("during infusion", "healthy_ketamine", "healthy", 0.33),
+    ("depressed_ketamine", "depressed_placebo", 0.33),
+    ("depressed_ketamine", "depressed_placebo", 24.0),
+    ("depressed_ketamine", "depressed_placebo", 72.0),
+    ("depressed_ketamine", "depressed_placebo", 168.0),
+    ("depressed_ketamine", "depressed_placebo", 336.0),
+    ("depressed_ketamine_repeated", "depressed_ketamine", 336.0),
+    ("depressed_tms", "depressed", 672.0),
+    ("healthy_ketamine", "healthy", 0.33),
+    ("healthy_ketamine", "healthy_placebo", 0.33),
 ]
+
+
+def time_label(t: float) -> str:
+    if t < 1:
+        return f"at {t * 60:.0f} min (during infusion)"
+    if t < 48:
+        return f"at {t:g} h"
+    return f"at day {t / 24:g}"
 
 
 def mean_ci(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -60,9 +69,11 @@ def summary_text(ds, metric_names) -> str:
     lines.append(f"{ds.attrs.get('model')} model, {n} subjects per condition, depressed preset "
                  f"{ds.attrs.get('depressed_phenotype')}. Effects are paired changes from each subject's "
                  f"baseline scan, treated minus control, mean (95% CI):")
-    for label, tr, co, t in CONTRASTS:
-        if tr not in conds or co not in conds or t > float(ds["time_h"].max()):
+    scans = ds["time_h"].values
+    for tr, co, t in CONTRASTS:
+        if tr not in conds or co not in conds or not np.any(np.isclose(scans, t)):
             continue
+        label = time_label(t)
         parts = []
         for m, name in KEY.items():
             if m in ds:

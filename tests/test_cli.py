@@ -81,3 +81,61 @@ def test_unknown_phenotype_lists_options(tmp_path):
     assert out.returncode != 0
     assert "depressed_hyper" in out.stderr and "healthy" in out.stderr
     assert not run_dir.exists()
+
+
+TL = ["cohort.n_subjects=3", "scan.duration_s=60", "scan.transient_s=10", "progress=false", "figure_formats=[]",
+      "experiment.scans_h=[-24,0.33,48]", "~experiment.dose_response"]
+
+
+@pytest.mark.parametrize("override, key", [
+    ("+experiment.conditions.depressed_ketamine.dose_mg_per_kg=-1", "dose_mg_per_kg"),
+    ("protocols.ketamine_single.infusion_days=[40]", "outside the timeline"),
+    ("experiment.conditions.depressed_ketamine.protocol=nope", "experiment.conditions.depressed_ketamine.protocol"),
+    ("experiment.select=[depressed,nope]", "experiment.select"),
+    ("experiment.conditions.depressed.phenotype=nope", "experiment.conditions.depressed.phenotype"),
+    ("+drug.mechanisms.nope=true", "drug.mechanisms"),
+    ("experiment.scans_h=[-24,800]", "experiment.scans_h"),
+])
+def test_bad_protocol_one_line_nothing_written(tmp_path, override, key):
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "sim.cli", *TL, override, f"hydra.run.dir={run_dir}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and key in lines[0], out.stderr
+    assert not run_dir.exists()
+
+
+def test_timeline_run_selected_conditions(tmp_path):
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "sim.cli", *TL, "experiment.select=[depressed,depressed_ketamine]",
+           "figure_formats=[png]", f"hydra.run.dir={run_dir}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    ds = xr.open_dataset(run_dir / "results.nc", engine="h5netcdf")
+    assert list(ds["condition"].values) == ["depressed", "depressed_ketamine"]
+    assert list(ds["time_h"].values) == [-24, 0.33, 48]
+    assert (run_dir / "figures" / "metric_timecourses.png").stat().st_size > 10_000
+    assert "depressed ketamine" not in out.stdout or "results:" in out.stdout
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local"])
+def test_sweep_each_job_its_own_dir_and_summary(tmp_path, launcher):
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "sim.cli", "-m", "experiment=dose_response", *TL[:5],
+           "experiment.scans_h=[-24,0.33,48]", "dose_mg_per_kg=0.1,1.0", f"hydra/launcher={launcher}",
+           f"hydra.sweep.dir={sweep}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    jobs = sorted(p.parent for p in sweep.glob("*/metrics.csv"))
+    assert len(jobs) == 2
+    from sim.sweep import summarize
+
+    paths = summarize(sweep)
+    import pandas as pd
+
+    eff = pd.read_csv(paths[1])
+    assert set(eff["dose_mg_per_kg"]) == {0.1, 1.0}
+    assert (sweep / "sweep_dose_response.png").stat().st_size > 5_000
+    with pytest.raises(SystemExit):  # never overwrite
+        summarize(sweep)

@@ -31,13 +31,22 @@ et al. 2021, Cogn Comput, DOI 10.1007/s12559-021-09931-9):
   E and I (``sigma`` in 1/sqrt(s); E, I dimensionless rates in [0, 1]).
 
 Defaults: the E-I node of Abeysuriya et al. 2018 PLoS Comput Biol 14:e1006007 (tau_E 10 ms, tau_I 20 ms,
-w_EE 3.25, w_IE 2.5, w_EI 3.75, w_II 0, a 4, theta 1, r 0, P_E 0.31). With the WC 1972 offset sigmoid
-the isolated deterministic node has one stable focus for P_E below the (supercritical) Hopf point
-P_E ~ 0.345 (~11 Hz); at P_E = 0.31 the leading eigenvalues are about -9.6 +- 58i /s (damped ~9 Hz
-oscillation, decay time ~0.1 s), so noise drives ~10 Hz fluctuations whose slow (< 0.1 Hz) tail,
-shaped by the network, is what the Balloon-Windkessel model turns into BOLD. Because every neural
-time scale here is <= ~1 s, the BOLD-band cross-spectrum of E is essentially the zero-frequency one
-of the linearised network, :func:`lowfreq_fc` (delays do not matter at zero frequency).
+w_EE 3.25, w_IE 2.5, w_EI 3.75, w_II 0, a 4, theta 1, r 0), with the WC 1972 offset sigmoid. The isolated
+deterministic node then has one stable focus for P_E below a supercritical Hopf point at P_E ~ 0.345
+(~11 Hz). Abeysuriya's P_E = 0.31 is too close once the network adds its input (G sum_k C_jk E_k ~ 0.05-0.1),
+so P_E = 0.25 (assumed): isolated node eigenvalues -28.4 +- 41.8i /s (damped 6.7 Hz rhythm); on the default
+healthy connectome the least stable network mode is at about -13 /s, 7 Hz. Noise drives these damped
+oscillations; their slow (< 0.1 Hz) tail, shaped by the network, is what the Balloon-Windkessel model
+turns into BOLD. Because every neural time scale here is <= ~0.1 s, the BOLD-band cross-spectrum of E
+is essentially the zero-frequency one of the linearised network, :func:`lowfreq_fc` (delays drop out at
+zero frequency); it predicts simulated BOLD FC to within ~0.03.
+
+NMDA block and FC (a model result, not a built-in assumption): local and long-range E->I share the
+factor g_j, so lowering ``ei_gain`` cannot weaken cross-inhibition relative to local inhibition. Its net
+effect is disinhibition: E rises along the convex (sub-threshold) part of the sigmoid, the E gain grows,
+and every FC magnitude grows with it, including the DMN-TPN anticorrelation; near ei_gain ~ 0.85 on the
+default network the DMN-vs-TPN mode crosses a Hopf bifurcation. The anticorrelation *weakening* that
+Anticevic et al. 2012 report does not follow from this node model at its default operating point.
 
 Conduction delays: ``delay_s`` of the NetworkSpec (distance / speed), rounded to whole steps. The
 context (:func:`make_context`) keeps a ring buffer of the last ``max_delay_steps + 1`` E values; the
@@ -50,6 +59,7 @@ State layout: ``(batch, region, 2)`` with ``[..., 0] = E``, ``[..., 1] = I``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,15 +91,16 @@ PARAMS = (
     ParamSpec("theta_i", 1.0, "1", -10.0, 20.0, _AB18, "threshold of the I sigmoid"),
     ParamSpec("r_e", 0.0, "1", 0.0, 1.0, f"{_AB18} (WC 1972 use 1)", "refractoriness of E: factor (1 - r_e E)"),
     ParamSpec("r_i", 0.0, "1", 0.0, 1.0, f"{_AB18} (WC 1972 use 1)", "refractoriness of I: factor (1 - r_i I)"),
-    ParamSpec("p_e", 0.31, "1", -10.0, 10.0, f"{_AB18}; just below the Hopf point ~0.345 of the isolated node",
+    ParamSpec("p_e", 0.25, "1", -10.0, 10.0, f"assumed: {_AB18} use 0.31; lowered so the coupled network stays "
+              "below the isolated node's Hopf point ~0.345",
               "external drive to E"),
     ParamSpec("p_i", 0.0, "1", -10.0, 10.0, _AB18, "external drive to I"),
     ParamSpec("f_ampa", 0.25, "1", 0.0, 1.0,
               "Ramirez-Mahaluf 2017 Cereb Cortex 27:660 (ModelDB 240954): E->I AMPA 0.0004 / (0.0004 + NMDA 0.0012)",
               "AMPA (NMDA-independent) share of the E->I drive onto interneurons"),
-    ParamSpec("global_coupling", 1.0, "1", 0.0, 20.0, "assumed; tuned so healthy BOLD FC has within-DMN r > 0",
+    ParamSpec("global_coupling", 1.2, "1", 0.0, 20.0, "assumed; tuned: healthy within-DMN BOLD FC ~ +0.3",
               "G, scales long-range E->E input"),
-    ParamSpec("inh_coupling", 1.0, "1", 0.0, 20.0, "assumed; tuned so healthy BOLD FC has DMN-TPN r < 0",
+    ParamSpec("inh_coupling", 8.0, "1", 0.0, 50.0, "assumed; tuned: healthy DMN-TPN BOLD FC ~ -0.3",
               "G_inh, scales long-range E->I (cross-inhibition) input"),
     ParamSpec("sigma", 0.1, "1/sqrt(s)", 0.0, 10.0, "assumed", "noise amplitude on E and on I"),
 )
@@ -152,7 +163,7 @@ def build(values: dict, net) -> WilsonCowanParams:
 
 def sigmoid(x, a: float, theta: float):
     """WC 1972 sigmoid 1/(1+exp(-a(x-theta))) - 1/(1+exp(a theta)), written with tanh (no overflow)."""
-    return 0.5 * np.tanh(0.5 * a * (x - theta)) + (0.5 - 1.0 / (1.0 + np.exp(a * theta)))
+    return 0.5 * np.tanh(0.5 * a * (x - theta)) + (0.5 - 1.0 / (1.0 + math.exp(a * theta)))
 
 
 def sigmoid_slope(x, a: float, theta: float):
@@ -219,7 +230,8 @@ def check_dt(dt_s: float, p: WilsonCowanParams) -> str | None:
     row_i = float(np.abs(p.w_ei).max(initial=0.0)) + p.w_ii + (np.abs(p.inh).sum(-1).max() if p.inh.size else 0.0)
     rate = max((1 + p.r_e + 0.25 * p.a_e * row_e) / p.tau_e, (1 + p.r_i + 0.25 * p.a_i * row_i) / p.tau_i)
     if dt_s * rate >= 1.0:
-        return f"dt_s={dt_s:g} is unstable for this network (fastest rate bound {rate:.3g}/s); need dt_s < {1 / rate:.3g}"
+        return (f"dt_s={dt_s:g} is unstable for this network (fastest rate bound {rate:.3g}/s); "
+                f"need dt_s < {1 / rate:.3g}")
     return None
 
 
