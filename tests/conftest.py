@@ -12,7 +12,8 @@ def small_cfg():
     """The real default config with a small, short cohort (overrides can be added)."""
 
     def make(*overrides: str):
-        base = ["experiment=cohort", "cohort.n_subjects=4", "scan.duration_s=120", "scan.transient_s=20", "progress=false"]
+        base = ["experiment=cohort", "cohort.n_subjects=4", "scan.duration_s=120", "scan.transient_s=20",
+                "progress=false"]
         return load_config(base + list(overrides))
 
     return make
