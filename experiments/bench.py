@@ -89,16 +89,20 @@ class _NullSink:
         return None
 
 
-def _best_of(fn, repeat: int, budget_s: float) -> tuple[float, int]:
-    """Best wall time of up to ``repeat`` calls; stops early once the calls took ``budget_s`` in total."""
+def _best_of(fn, repeat: int, budget_s: float) -> tuple[float, int, float]:
+    """Best wall time of up to ``repeat`` calls (stops early once they took ``budget_s`` in total).
+
+    Returns (best wall s, calls made, process CPU s of the best call: user + system, all threads).
+    """
     times = []
     for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-        if sum(times) > budget_s:
+        times.append((time.perf_counter() - t0, time.process_time() - c0))
+        if sum(t for t, _ in times) > budget_s:
             break
-    return min(times), len(times)
+    best = min(times)
+    return best[0], len(times), best[1]
 
 
 def run_case(spec: dict) -> dict:
@@ -115,8 +119,11 @@ def run_case(spec: dict) -> dict:
     st = world.settings
     steps = st.n_transient + st.n_steps
     regions = world.atlas.n_regions
+    # threads the integrator can actually use: one per chunk of items, at most settings.threads()
+    chunk = max(1, int(getattr(st, "chunk_items", 0)) or -(-spec["n"] // st.threads()))
+    used = min(st.threads(), -(-spec["n"] // chunk))
     out = {"regions": regions, "steps": steps, "n_transient": st.n_transient, "dt_s": st.dt_s,
-           "threads": st.threads(), "note": note}
+           "threads": used, "threads_asked": st.threads(), "chunk_items": chunk, "note": note}
 
     # untraced first touch of the lazily imported modules (xarray, scipy.signal ...), so that the traced
     # peak below is the simulation's and not the imports'
@@ -133,7 +140,8 @@ def run_case(spec: dict) -> dict:
     tracemalloc.stop()
 
     if spec.get("e2e", True):
-        out["e2e_s"], out["e2e_n"] = _best_of(lambda: simulate_cohort(cfg), spec["repeat"], spec["budget"])
+        best = _best_of(lambda: simulate_cohort(cfg), spec["repeat"], spec["budget"])
+        out["e2e_s"], out["e2e_n"], out["e2e_cpu_s"] = best
     if spec.get("integ", True):
         subjects = np.arange(world.cohort.n_subjects)
         traits = draw_traits(world.seed, subjects, regions, world.cohort.coupling_jitter_cv)
@@ -143,9 +151,10 @@ def run_case(spec: dict) -> dict:
         def integ():
             integrate(world.model, params, seeds, st, lambda n: _NullSink())
 
-        out["integ_s"], out["integ_n"] = _best_of(integ, spec["repeat"], spec["budget"])
+        out["integ_s"], out["integ_n"], out["integ_cpu_s"] = _best_of(integ, spec["repeat"], spec["budget"])
     out["rss_peak_mb"] = _rss_mb()
     out["rss_base_mb"] = rss_base
+    out["load"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return out
 
 
@@ -299,17 +308,20 @@ def call_worker(spec: dict) -> dict:
     return json.loads(lines[-1])
 
 
-def fmt_rate(node_steps: float, seconds: float | None) -> str:
-    return f"{node_steps / seconds / 1e6:9.2f}" if seconds else f"{'-':>9}"
+def fmt_rate(node_steps: float, seconds: float | None, width: int = 7) -> str:
+    return f"{node_steps / seconds / 1e6:{width}.2f}" if seconds else f"{'-':>{width}}"
 
 
-HEADER = (f"{'model':<13}{'subj':>6}{'reg':>5}{'steps':>8}{'dt s':>7}{'thr':>4} | {'e2e s':>8}{'Mns/s':>9}"
-          f" | {'integ s':>8}{'Mns/s':>9} | {'RSS pk MB':>10}{'(base)':>8}{'tm pk MB':>9}")
+HEADER = (f"{'model':<13}{'subj':>6}{'reg':>4}{'steps':>7}{'dt s':>6}{'thr':>4} | {'e2e s':>7}{'cpu s':>7}"
+          f"{'Mns/s':>7} | {'integ s':>7}{'Mns/s':>7} | {'RSS pk':>7}{'base':>5}{'tm pk':>6} MB | {'n':>3}{'load':>5}")
 LEGEND = """\
   steps = integration steps per subject INCLUDING the transient; Mns/s = million node-steps per second
   (node-step = one region x one step x one subject); e2e = simulate_cohort(cfg) end to end (config -> xarray,
   noise + integration + BOLD/metrics), integ = integrator alone with a discarding sink; both best of up to
-  --repeat calls after one warm-up (n = calls made, fewer if --budget-s ran out).
+  --repeat calls after one warm-up (n = calls made e2e/integ, fewer if --budget-s ran out); cpu s = process
+  CPU time (all threads) of the best e2e call: with other load on the machine, wall time inflates, cpu s much
+  less; load = 1-min load average when the case ended.
+  thr = threads the integrator can use (one per chunk of Settings.chunk_items items, at most --threads).
   RSS pk = process peak resident set (getrusage ru_maxrss) of the fresh worker process that ran only this case
   (base = peak after imports, before the first call); tm pk = tracemalloc peak of Python + numpy allocations
   during the warm-up simulate_cohort call."""
@@ -321,12 +333,12 @@ def row(model: str, n: int, res: dict) -> str:
     ns = n * res["regions"] * res["steps"]
     e2e = res.get("e2e_s")
     integ = res.get("integ_s")
-    e2e_s = f"{e2e:8.3f}" if e2e else f"{'-':>8}"
-    integ_s = f"{integ:8.3f}" if integ else f"{'-':>8}"
-    return (f"{model:<13}{n:>6}{res['regions']:>5}{res['steps']:>8}{res['dt_s']:>7g}{res['threads']:>4} | "
+    e2e_s = f"{e2e:7.2f}{res['e2e_cpu_s']:7.2f}" if e2e else f"{'-':>7}{'-':>7}"
+    integ_s = f"{integ:7.2f}" if integ else f"{'-':>7}"
+    return (f"{model:<13}{n:>6}{res['regions']:>4}{res['steps']:>7}{res['dt_s']:>6g}{res['threads']:>4} | "
             f"{e2e_s}{fmt_rate(ns, e2e)} | {integ_s}{fmt_rate(ns, integ)} | "
-            f"{res['rss_peak_mb']:10.0f}{res['rss_base_mb']:8.0f}{res['tracemalloc_peak_mb']:9.1f}"
-            f"   n={res.get('e2e_n', 0)}/{res.get('integ_n', 0)}")
+            f"{res['rss_peak_mb']:7.0f}{res['rss_base_mb']:5.0f}{res['tracemalloc_peak_mb']:6.1f}    | "
+            f"{res.get('e2e_n', 0)}/{res.get('integ_n', 0)}{res['load']:5.1f}")
 
 
 def model_dt(name: str) -> float:
@@ -383,7 +395,8 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", help="node models (default: all of sim.models.MODELS)")
-    ap.add_argument("--sizes", nargs="+", type=int, default=[1, 64, 1024], help="cohort sizes (subjects)")
+    ap.add_argument("--sizes", nargs="+", type=int, default=None,
+                    help="cohort sizes (subjects); default 1 64 1024 (1 4 with --quick)")
     ap.add_argument("--duration-s", type=float, default=None,
                     help=f"recorded scan duration; default {BOLD_DURATION_S:g} s, or {SLOW_DURATION_S:g} s for models "
                          f"with dt < {SLOW_DT_S:g} s (e.g. wilson_cowan at 1 ms)")
@@ -418,8 +431,9 @@ def main(argv=None) -> int:
 
     from sim.models import MODELS
 
+    if args.sizes is None:
+        args.sizes = [1, 4] if args.quick else [1, 64, 1024]
     if args.quick:
-        args.sizes = [1, 4]
         args.repeat = 1
         args.peer_subjects = 4
     models = args.models or list(MODELS)
@@ -457,8 +471,8 @@ def main(argv=None) -> int:
         print(f"  note: {s}")
 
     # ---- memory flat in duration -------------------------------------------------------------------------
-    print("\n== Memory versus simulated duration (hopf, 64 subjects; one traced call each) ==")
     flat_n = 4 if args.quick else 64
+    print(f"\n== Memory versus simulated duration (hopf, {flat_n} subjects; one traced call each) ==")
     durations = (10.0, 20.0, 40.0) if args.quick else FLAT_DURATIONS
     peaks = []
     if "hopf" in MODELS:
@@ -499,6 +513,9 @@ def main(argv=None) -> int:
                   f"{res['e2e_n']}; limit {TARGET['limit_s']:g} s), {ns / res['e2e_s'] / 1e6:.1f} M node-steps/s "
                   f"({res['steps']} steps incl. {res['n_transient']} transient, {res['threads']} threads); "
                   f"integration alone {res['integ_s']:.2f} s; RSS peak {res['rss_peak_mb']:.0f} MB")
+            cpu = res["e2e_cpu_s"]
+            print(f"  CPU time of that call {cpu:.2f} s (all threads); {cpu / TARGET['threads']:.2f} s if split evenly "
+                  f"over {TARGET['threads']} idle cores; 1-min load average at the end {res['load']:.1f}")
 
     # ---- reference: normal draws -------------------------------------------------------------------------
     print("\n== Reference: numpy Generator(PCG64).standard_normal(dtype=float32) fills of 21,000 values ==")
@@ -535,11 +552,11 @@ def main(argv=None) -> int:
                       f"peak RSS {peer['rss_peak_mb']:.0f} MB")
                 print(f"  {'':<52}{'wall s':>9}{'Mns/s':>9}")
                 print(f"  {'neurolib, 1 subject, model.run()':<52}{peer['single_s']:9.4f}"
-                      f"{fmt_rate(pns, peer['single_s'])}")
+                      f"{fmt_rate(pns, peer['single_s'], 9)}")
                 print(f"  {'neurolib, 1 subject, integration alone':<52}{peer['kernel_s']:9.4f}"
-                      f"{fmt_rate(pns, peer['kernel_s'])}")
+                      f"{fmt_rate(pns, peer['kernel_s'], 9)}")
                 print(f"  {f'neurolib, loop over {args.peer_subjects} subjects':<52}{peer['loop_s']:9.4f}"
-                      f"{fmt_rate(pns * args.peer_subjects, peer['loop_s'])}")
+                      f"{fmt_rate(pns * args.peer_subjects, peer['loop_s'], 9)}")
                 cmp_rows = [(f"ours hopf, 1 subject, e2e ({ours.get('threads', '?')} thr)", ("hopf", 1), "e2e_s"),
                             ("ours hopf, 1 subject, integration alone", ("hopf", 1), "integ_s")]
                 for n in args.sizes:
@@ -560,7 +577,7 @@ def main(argv=None) -> int:
                     r = results.get(key) or {}
                     if r.get(field):
                         ns = key[1] * r["regions"] * r["steps"]
-                        print(f"  {label:<52}{r[field]:9.4f}{fmt_rate(ns, r[field])}")
+                        print(f"  {label:<52}{r[field]:9.4f}{fmt_rate(ns, r[field], 9)}")
                 print("  (ours: stochastic Heun = 2 drift evaluations per step, float32, 21 regions, metrics in e2e; "
                       "neurolib: Euler = 1 evaluation, float64, 20 regions, keeps the full trajectory, no metrics)")
 

@@ -98,7 +98,8 @@ def simulate(model, params, seeds: Sequence[np.random.SeedSequence], settings: S
     msg = model.check_dt(settings.dt_s, params)
     if msg:
         raise ConfigError(f"model.dt_s: {msg}")
-    size = max(1, settings.chunk_items)
+    # chunks of at most chunk_items, but at least one chunk per thread when there are enough items
+    size = max(1, min(settings.chunk_items, math.ceil(n_items / settings.threads())))
     jobs = [(slice(a, min(a + size, n_items)), seeds[a:a + size]) for a in range(0, n_items, size)]
 
     def work(job):
