@@ -34,19 +34,21 @@ Defaults: the E-I node of Abeysuriya et al. 2018 PLoS Comput Biol 14:e1006007 (t
 w_EE 3.25, w_IE 2.5, w_EI 3.75, w_II 0, a 4, theta 1, r 0), with the WC 1972 offset sigmoid. The isolated
 deterministic node then has one stable focus for P_E below a supercritical Hopf point at P_E ~ 0.345
 (~11 Hz). Abeysuriya's P_E = 0.31 is too close once the network adds its input (G sum_k C_jk E_k ~ 0.05-0.1),
-so P_E = 0.25 (assumed): isolated node eigenvalues -28.4 +- 41.8i /s (damped 6.7 Hz rhythm); on the default
-healthy connectome the least stable network mode is at about -13 /s, 7 Hz. Noise drives these damped
-oscillations; their slow (< 0.1 Hz) tail, shaped by the network, is what the Balloon-Windkessel model
-turns into BOLD. Because every neural time scale here is <= ~0.1 s, the BOLD-band cross-spectrum of E
-is essentially the zero-frequency one of the linearised network, :func:`lowfreq_fc` (delays drop out at
-zero frequency); it predicts simulated BOLD FC to within ~0.03.
+so P_E = 0.22 (assumed): isolated node eigenvalues -36.8 +- 36.0i /s (damped 5.7 Hz rhythm); on the default
+healthy connectome (mean subject) the least stable network mode is at -18 /s, 6 Hz, and it crosses a Hopf
+bifurcation when ei_gain falls below ~0.86. Noise drives these damped oscillations; their slow
+(< 0.1 Hz) tail, shaped by the network, is what the Balloon-Windkessel model turns into BOLD. Because
+every neural time scale here is <= ~0.1 s, the BOLD-band cross-spectrum of E is essentially the
+zero-frequency one of the linearised network, :func:`lowfreq_fc` (delays drop out at zero frequency);
+it predicts the simulated BOLD FC of the default network to within ~0.05 (simulated magnitudes are a
+little smaller: subject jitter, finite scans, Balloon nonlinearity).
 
 NMDA block and FC (a model result, not a built-in assumption): local and long-range E->I share the
 factor g_j, so lowering ``ei_gain`` cannot weaken cross-inhibition relative to local inhibition. Its net
 effect is disinhibition: E rises along the convex (sub-threshold) part of the sigmoid, the E gain grows,
-and every FC magnitude grows with it, including the DMN-TPN anticorrelation; near ei_gain ~ 0.85 on the
-default network the DMN-vs-TPN mode crosses a Hopf bifurcation. The anticorrelation *weakening* that
-Anticevic et al. 2012 report does not follow from this node model at its default operating point.
+and every FC magnitude grows with it, including the DMN-TPN anticorrelation, up to the Hopf crossing.
+The anticorrelation *weakening* reported by Anticevic et al. 2012 does not follow from this node model
+at its default operating point.
 
 Conduction delays: ``delay_s`` of the NetworkSpec (distance / speed), rounded to whole steps. The
 context (:func:`make_context`) keeps a ring buffer of the last ``max_delay_steps + 1`` E values; the
@@ -91,16 +93,16 @@ PARAMS = (
     ParamSpec("theta_i", 1.0, "1", -10.0, 20.0, _AB18, "threshold of the I sigmoid"),
     ParamSpec("r_e", 0.0, "1", 0.0, 1.0, f"{_AB18} (WC 1972 use 1)", "refractoriness of E: factor (1 - r_e E)"),
     ParamSpec("r_i", 0.0, "1", 0.0, 1.0, f"{_AB18} (WC 1972 use 1)", "refractoriness of I: factor (1 - r_i I)"),
-    ParamSpec("p_e", 0.25, "1", -10.0, 10.0, f"assumed: {_AB18} use 0.31; lowered so the coupled network stays "
+    ParamSpec("p_e", 0.22, "1", -10.0, 10.0, f"assumed: {_AB18} use 0.31; lowered so the coupled network stays "
               "below the isolated node's Hopf point ~0.345",
               "external drive to E"),
     ParamSpec("p_i", 0.0, "1", -10.0, 10.0, _AB18, "external drive to I"),
     ParamSpec("f_ampa", 0.25, "1", 0.0, 1.0,
               "Ramirez-Mahaluf 2017 Cereb Cortex 27:660 (ModelDB 240954): E->I AMPA 0.0004 / (0.0004 + NMDA 0.0012)",
               "AMPA (NMDA-independent) share of the E->I drive onto interneurons"),
-    ParamSpec("global_coupling", 1.2, "1", 0.0, 20.0, "assumed; tuned: healthy within-DMN BOLD FC ~ +0.3",
+    ParamSpec("global_coupling", 1.5, "1", 0.0, 20.0, "assumed; tuned: healthy within-DMN BOLD FC ~ +0.3",
               "G, scales long-range E->E input"),
-    ParamSpec("inh_coupling", 8.0, "1", 0.0, 50.0, "assumed; tuned: healthy DMN-TPN BOLD FC ~ -0.3",
+    ParamSpec("inh_coupling", 7.0, "1", 0.0, 50.0, "assumed; tuned: healthy DMN-TPN BOLD FC ~ -0.25",
               "G_inh, scales long-range E->I (cross-inhibition) input"),
     ParamSpec("sigma", 0.1, "1/sqrt(s)", 0.0, 10.0, "assumed", "noise amplitude on E and on I"),
 )
@@ -178,10 +180,18 @@ def init_state(p: WilsonCowanParams, rng: np.random.Generator) -> np.ndarray:
     return (0.05 + 0.02 * rng.random((n, 2))).astype(np.float32)
 
 
-def _inputs(e, i, ce, ci, p: WilsonCowanParams):
-    xe = p.w_ee * e - p.w_ie * i + ce + p.p_e
-    xi = p.w_ei * e - p.w_ii * i + ci + p.p_i
-    return xe, xi
+def _rate_of_change(x, v, a: float, theta: float, r: float, tau: float):
+    """(-v + (1 - r v) S(x)) / tau, computed in place in the scratch array x (fewer temporaries)."""
+    x -= theta
+    x *= 0.5 * a
+    np.tanh(x, out=x)
+    x *= 0.5
+    x += 0.5 - 1.0 / (1.0 + math.exp(a * theta))  # = S(x), as in :func:`sigmoid`
+    if r:
+        x *= 1 - r * v
+    x -= v
+    x *= 1.0 / tau
+    return x
 
 
 def drift(z: np.ndarray, p: WilsonCowanParams, ctx: DelayContext | None = None) -> np.ndarray:
@@ -197,10 +207,19 @@ def drift(z: np.ndarray, p: WilsonCowanParams, ctx: DelayContext | None = None) 
         ci = np.matmul(p.inh, e[..., None])[..., 0]
     else:
         ce, ci = ctx.delayed_input()
-    xe, xi = _inputs(e, i, ce, ci, p)
+    xe = p.w_ee * e  # input to E: w_EE E - w_IE I + G sum exc E(t - d) + P_E + excitability
+    xe -= p.w_ie * i
+    xe += ce
+    xe += p.p_e
+    xi = p.w_ei * e  # input to I: g w_EI E - w_II I + G_inh g sum inh E(t - d) + P_I
+    if p.w_ii:
+        xi -= p.w_ii * i
+    xi += ci
+    if p.p_i:
+        xi += p.p_i
     out = np.empty_like(z)
-    out[..., 0] = (-e + (1 - p.r_e * e) * sigmoid(xe, p.a_e, p.theta_e)) * (1.0 / p.tau_e)
-    out[..., 1] = (-i + (1 - p.r_i * i) * sigmoid(xi, p.a_i, p.theta_i)) * (1.0 / p.tau_i)
+    out[..., 0] = _rate_of_change(xe, e, p.a_e, p.theta_e, p.r_e, p.tau_e)
+    out[..., 1] = _rate_of_change(xi, i, p.a_i, p.theta_i, p.r_i, p.tau_i)
     return out
 
 
@@ -264,16 +283,16 @@ class DelayContext:
         self.buf = np.empty((self.length * n, z0.shape[0]), dtype=np.float32)
         self.buf.reshape(self.length, n, -1)[:] = z0[..., 0].T  # constant history E(t <= 0) = E(0)
         self.pos = 0
-        self.exc_t = np.ascontiguousarray(np.moveaxis(p.exc, 0, -1))  # (N, N, B)
-        self.inh_t = np.ascontiguousarray(np.moveaxis(p.inh, 0, -1))
+        self.weights = np.ascontiguousarray(np.moveaxis(np.stack([p.exc, p.inh]), 1, -1))  # (2, N, N, B)
         self._cache: tuple | None = None
 
     def delayed_input(self) -> tuple[np.ndarray, np.ndarray]:
         """(sum_k exc_jk E_k(t_n - d_jk), sum_k inh_jk E_k(t_n - d_jk)), each (B, N); cached per step."""
         if self._cache is None:
             idx = (self.base + self.pos * self.n) % (self.length * self.n)
-            x = self.buf[idx]  # (N, N, B)
-            self._cache = ((self.exc_t * x).sum(1).T, (self.inh_t * x).sum(1).T)
+            x = self.buf[idx]  # (N, N, B): E_k(t_n - d_jk) for target j, source k
+            ce, ci = np.einsum("cjkb,jkb->cjb", self.weights, x)  # exc and inh in one pass, each (N, B)
+            self._cache = (ce.T, ci.T)
         return self._cache
 
     def push(self, e: np.ndarray) -> None:
@@ -328,7 +347,7 @@ def jacobian(p: WilsonCowanParams, z: np.ndarray) -> np.ndarray:
     """
     e, i = np.asarray(z[:, 0], float), np.asarray(z[:, 1], float)
     exc, inh = p.exc[0], p.inh[0]
-    xe = p.w_ee * e - p.w_ie * i + exc @ e + p.p_e[0]
+    xe = p.w_ee * e - p.w_ie * i + exc @ e + p.p_e[0]  # as in drift, for one item
     xi = p.w_ei[0] * e - p.w_ii * i + inh @ e + p.p_i
     se, si = sigmoid(xe, p.a_e, p.theta_e), sigmoid(xi, p.a_i, p.theta_i)
     ge = (1 - p.r_e * e) * sigmoid_slope(xe, p.a_e, p.theta_e) / p.tau_e
