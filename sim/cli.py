@@ -28,7 +28,7 @@ def _progress_bar(enabled: bool, total: int, desc: str):
                 file=sys.stderr, mininterval=0.5, delay=2.0)
 
 
-KINDS = ("cohort", "timeline")
+KINDS = ("cohort", "timeline", "claims")
 
 
 def run(cfg: DictConfig, run_dir: Path) -> Path:
@@ -59,6 +59,11 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
             set_total(world.cohort.n_subjects * (world.settings.n_steps + world.settings.n_transient))
             ds = simulate_cohort(cfg, progress=tick)
             ds = ds.expand_dims(condition=[world.phenotype], time_h=[0.0]).transpose("condition", "subject", ...)
+        elif kind == "claims":  # the default experiment + ablation reruns (sim/claims/ablation.py)
+            from sim.claims.ablation import run_claims_experiment
+
+            claims_run = run_claims_experiment(cfg, progress=tick, total_callback=set_total)
+            ds = claims_run.ds
         else:
             from sim.experiment import run_timeline
 
@@ -70,13 +75,17 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     text = summary_text(ds, metric_names)
     extra = [lambda d: (d / "summary.txt").write_text(text + "\n")]
     formats = tuple(cfg.get("figure_formats", ["png"]) or ())
-    if kind == "timeline" and formats:
+    if kind != "cohort" and formats:
         from sim.plots import write_figures
 
         treated = [str(c) for c, p in zip(ds["condition"].values, ds["protocol"].values, strict=True)
                    if str(p) != "none" and "placebo" not in str(p)]
         changes = [(treated[0], 24.0), (treated[0], 0.33)] if treated else []
         extra.append(lambda d: write_figures(ds, d / "figures", formats=formats, network_changes=changes))
+    if kind != "cohort":  # claims.csv, report.md, report.html (after the figures, which the report embeds)
+        from sim.claims import write_claims_outputs
+
+        extra.append(claims_run.write if kind == "claims" else lambda d: write_claims_outputs(ds, cfg, d))
     prov = provenance(world.seed, time.perf_counter() - t0,
                       {"n_items": int(np.prod([ds.sizes[d] for d in ("condition", "subject", "time_h")])),
                        "model": world.model.NAME, "experiment": str(cfg.experiment.name),

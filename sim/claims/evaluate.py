@@ -1,0 +1,291 @@
+"""Effect, confidence interval and verdict of each claim, computed from a run's results only.
+
+The rule (also in the header of ``configs/claims/registry.yaml`` and in the report):
+
+* A **window** is a set of scan times; the scans of the run that are in it are used (within
+  ``time_tolerance_h``). Per subject the read-out is averaged over those scans.
+* **Baseline** = the mean of the subject's scans before time 0 (before the first infusion or session).
+* Per-subject effect by contrast type: ``vs_control`` = (treated − baseline) − (control − baseline);
+  ``vs_baseline`` = treated − baseline; ``between`` = treated − control; ``level`` = treated.
+  With a ``reference_window`` the effect is (effect in the window) − (effect in the reference window).
+  Every condition holds the same virtual subjects (same traits), so contrasts are paired.
+* **effect** = mean across subjects, 95 % CI = mean ± t(0.975, n−1)·SD/√n.
+* **verdict**: "reproduced" if the CI excludes 0 on the expected side and |effect| ≥ the minimal effect
+  size of the metric's unit; "opposite" if it does so on the other side; "not reproduced" otherwise.
+  ``expected: either`` is two-sided (no "opposite"); ``toward_healthy`` takes its side from the run
+  (healthy − depressed, untreated, all scans) and is "not evaluated" if that difference is not itself
+  significant and at least the minimal effect size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.stats
+
+from sim.claims.registry import Claim, Readout, Registry, Window
+
+REPRODUCED = "reproduced"
+NOT_REPRODUCED = "not reproduced"
+OPPOSITE = "opposite"
+NOT_EVALUATED = "not evaluated"
+NOT_TESTABLE = "not testable in this model"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, OPPOSITE, NOT_EVALUATED, NOT_TESTABLE)
+
+
+class NotEvaluable(Exception):
+    """The run lacks what a claim needs (a condition, region, scan window or baseline scan)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One claim evaluated in one window of one run."""
+
+    claim_id: str
+    window: str
+    scans_h: tuple[float, ...]
+    effect: float
+    low: float
+    high: float
+    n: int
+    unit: str
+    expected: str          # the expected direction as used (toward_healthy resolved to increase/decrease)
+    verdict: str
+    reason: str            # one short sentence: why this verdict
+
+    def effect_text(self, digits: int = 3) -> str:
+        if not np.isfinite(self.effect):
+            return "—"
+        return f"{self.effect:+.{digits}f} ({self.low:+.{digits}f} to {self.high:+.{digits}f})"
+
+
+def t_interval(x, level: float = 0.95) -> tuple[float, float, float, int]:
+    """Mean and two-sided t confidence interval across subjects (NaN ignored): mean ± t·SD/√n."""
+    x = np.asarray(x, dtype=float).reshape(-1)
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n == 0:
+        return np.nan, np.nan, np.nan, 0
+    m = float(x.mean())
+    if n < 2:
+        return m, np.nan, np.nan, n
+    h = float(scipy.stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n))
+    return m, m - h, m + h, n
+
+
+def classify(mean: float, low: float, high: float, expected: str, min_effect: float = 0.0) -> tuple[str, str]:
+    """Verdict and reason for an effect with CI; ``expected`` in increase | decrease | either."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return NOT_EVALUATED, "too few subjects for a confidence interval"
+    if low <= 0 <= high:
+        return NOT_REPRODUCED, "the 95% CI includes 0"
+    side = 1 if low > 0 else -1
+    if abs(mean) < min_effect:
+        return NOT_REPRODUCED, f"the CI excludes 0 but |effect| < the minimal effect size {min_effect:g}"
+    if expected == "either":
+        return REPRODUCED, "the CI excludes 0 (either direction was expected)"
+    want = 1 if expected in ("increase", "above_zero") else -1
+    if side == want:
+        return REPRODUCED, "the CI excludes 0 on the expected side"
+    return OPPOSITE, "the CI excludes 0 on the side opposite to the claim"
+
+
+# ------------------------------------------------------------------------------------------ read-outs
+def _region_index(ds, names) -> np.ndarray:
+    regions = [str(r) for r in ds["region"].values]
+    networks = [str(n) for n in ds["network"].values] if "network" in ds.coords else [None] * len(regions)
+    out = []
+    for x in names:
+        if x in regions:
+            out.append(regions.index(x))
+        elif x in networks:
+            out.extend(i for i, n in enumerate(networks) if n == x)
+        else:
+            raise NotEvaluable(f"region or network {x} is not in this run (dropped from the atlas?)")
+    return np.array(sorted(set(out)), dtype=int)
+
+
+def readout_values(ds, readout: Readout):
+    """The read-out as a DataArray (condition, subject, time_h)."""
+    import xarray as xr
+
+    if readout.kind == "metric":
+        if readout.metric not in ds:
+            raise NotEvaluable(f"metric {readout.metric} is not in this run")
+        return ds[readout.metric].transpose("condition", "subject", "time_h")
+    if readout.kind == "gbc":
+        if "gbc" not in ds:
+            raise NotEvaluable("per-region gbc is not in this run")
+        idx = _region_index(ds, readout.a)
+        return ds["gbc"].isel(region=idx).mean("region").transpose("condition", "subject", "time_h")
+    if "fc" not in ds:
+        raise NotEvaluable("the fc matrices are not in this run")
+    a, b = _region_index(ds, readout.a), _region_index(ds, readout.b)
+    fc = ds["fc"].transpose("condition", "subject", "time_h", "region", "region_to")
+    n = fc.sizes["region"]
+    mask = np.zeros((n, n), dtype=bool)
+    mask[np.ix_(a, b)] = True
+    np.fill_diagonal(mask, False)
+    if not mask.any():
+        raise NotEvaluable("the two region sets have no distinct pair")
+    vals = np.asarray(fc.values, dtype=float)[..., mask].mean(-1)
+    return xr.DataArray(vals, dims=("condition", "subject", "time_h"),
+                        coords={k: fc.coords[k] for k in ("condition", "subject", "time_h")})
+
+
+def unit_of(readout: Readout) -> str:
+    if readout.kind != "metric":
+        return "r"
+    from sim.metrics import describe
+
+    try:
+        return describe(str(readout.metric))[1]
+    except (KeyError, IndexError):
+        return "r" if str(readout.metric).startswith("fc_") else "1"
+
+
+def min_effect_for(registry: Registry, unit: str) -> float:
+    key = "r" if unit == "r" else "0..1"
+    return float(registry.min_abs_effect.get(key, 0.0))
+
+
+def window_scans(ds, window: Window, tol: float) -> np.ndarray:
+    """Scan times of the run that are in the window."""
+    t = np.asarray(ds["time_h"].values, dtype=float)
+    if window.all:
+        return t
+    listed = np.asarray(window.times_h, dtype=float)
+    return t[np.any(np.abs(t[:, None] - listed[None, :]) <= tol, axis=1)]
+
+
+def _cond(v, name: str):
+    if name not in [str(c) for c in v["condition"].values]:
+        raise NotEvaluable(f"condition {name} is not in this run")
+    return v.sel(condition=name)
+
+
+def _baseline(v):
+    pre = v["time_h"].values < 0
+    if not pre.any():
+        raise NotEvaluable("no baseline scan (time < 0) in this run")
+    return v.isel(time_h=np.flatnonzero(pre)).mean("time_h")
+
+
+def _contrast(v, claim: Claim, scans: np.ndarray) -> np.ndarray:
+    c = claim.contrast
+    tr = _cond(v, c.treated)
+    win = tr.sel(time_h=scans).mean("time_h")
+    if c.type == "level":
+        return win.values
+    if c.type == "between":
+        return (win - _cond(v, c.control).sel(time_h=scans).mean("time_h")).values
+    d = win - _baseline(tr)
+    if c.type == "vs_control":
+        co = _cond(v, c.control)
+        d = d - (co.sel(time_h=scans).mean("time_h") - _baseline(co))
+    return d.values
+
+
+def per_subject_effect(ds, claim: Claim, registry: Registry, window: str | None = None,
+                       values=None) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Per-subject effects of a testable claim in ``window`` (default: the claim's), and the scans used."""
+    v = readout_values(ds, claim.readout) if values is None else values
+    w = registry.windows[window or claim.window]
+    scans = window_scans(ds, w, registry.time_tolerance_h)
+    if scans.size == 0:
+        raise NotEvaluable(f"no scan of this run is in the window '{w.label}'")
+    x = _contrast(v, claim, scans)
+    if claim.reference_window:
+        wr = registry.windows[claim.reference_window]
+        ref = window_scans(ds, wr, registry.time_tolerance_h)
+        if ref.size == 0:
+            raise NotEvaluable(f"no scan of this run is in the reference window '{wr.label}'")
+        x = x - _contrast(v, claim, ref)
+    return np.asarray(x, dtype=float), tuple(float(s) for s in scans)
+
+
+def healthy_direction(ds, registry: Registry, readout: Readout, values=None) -> tuple[int, str]:
+    """Sign of (healthy − depressed) of a read-out, untreated, all scans; 0 if not significant."""
+    v = readout_values(ds, readout) if values is None else values
+    h, d = registry.normalisation.get("healthy"), registry.normalisation.get("depressed")
+    diff = (_cond(v, h) - _cond(v, d)).mean("time_h").values
+    m, lo, hi, _ = t_interval(diff, registry.ci_level)
+    unit = unit_of(readout)
+    text = f"{h} − {d} = {m:+.3f} ({lo:+.3f} to {hi:+.3f})"
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0 <= hi or abs(m) < min_effect_for(registry, unit):
+        return 0, text
+    return (1 if m > 0 else -1), text
+
+
+def evaluate_claim(ds, claim: Claim, registry: Registry, window: str | None = None) -> Result:
+    """Evaluate one claim in one window (default: the claim's own window)."""
+    wname = window or claim.window
+    if not claim.testable:
+        return Result(claim.id, wname or "", (), np.nan, np.nan, np.nan, 0, "", "", NOT_TESTABLE,
+                      claim.reason or "")
+    unit = unit_of(claim.readout)
+    expected = claim.expected
+    extra = ""
+    try:
+        v = readout_values(ds, claim.readout)
+        if expected == "toward_healthy":
+            sign, text = healthy_direction(ds, registry, claim.readout, v)
+            if sign == 0:
+                return Result(claim.id, wname, (), np.nan, np.nan, np.nan, 0, unit, "toward healthy",
+                              NOT_EVALUATED, f"no abnormality to normalise in this run ({text})")
+            expected = "increase" if sign > 0 else "decrease"
+            extra = f"; healthy direction = {expected} ({text})"
+        x, scans = per_subject_effect(ds, claim, registry, wname, v)
+    except NotEvaluable as e:
+        return Result(claim.id, wname, (), np.nan, np.nan, np.nan, 0, unit, expected or "", NOT_EVALUATED, str(e))
+    m, lo, hi, n = t_interval(x, registry.ci_level)
+    verdict, reason = classify(m, lo, hi, expected, min_effect_for(registry, unit))
+    return Result(claim.id, wname, scans, m, lo, hi, n, unit, expected, verdict, reason + extra)
+
+
+def evaluate(ds, registry: Registry) -> list[Result]:
+    """Every claim (testable or not) in its own window."""
+    return [evaluate_claim(ds, c, registry) for c in registry.claims]
+
+
+def evaluate_by_window(ds, registry: Registry) -> dict[tuple[str, str], Result]:
+    """Every testable claim in every window of ``registry.timeline_windows``: (claim id, window) -> Result.
+
+    Claims with a reference window (they compare two windows by construction) are left out.
+    """
+    out = {}
+    for c in registry.testable:
+        if c.reference_window:
+            continue
+        for w in registry.timeline_windows:
+            out[(c.id, w)] = evaluate_claim(ds, c, registry, w)
+    return out
+
+
+@dataclass(frozen=True)
+class PairView:
+    """A contradiction pair: each claim's primary verdict and the windows / regimes where it holds."""
+
+    ids: tuple[str, str]
+    about: str
+    primary: tuple[Result, Result]
+    holds_in_windows: tuple[tuple[str, ...], tuple[str, ...]]
+    holds_in_variants: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+
+
+def contradictions(registry: Registry, primary: dict[str, Result], by_window: dict[tuple[str, str], Result],
+                   variants: dict[str, dict[str, Result]] | None = None) -> list[PairView]:
+    """The registry's contradiction pairs with, for each side, the windows (and ablation variants, if given)
+    in which the simulation reproduces it."""
+    out = []
+    for p in registry.contradictions:
+        wins, regs = [], []
+        for cid in p.ids:
+            wins.append(tuple(w for w in registry.timeline_windows
+                              if (cid, w) in by_window and by_window[(cid, w)].verdict == REPRODUCED))
+            regs.append(tuple(name for name, res in (variants or {}).items()
+                              if cid in res and res[cid].verdict == REPRODUCED))
+        out.append(PairView(p.ids, p.about, (primary[p.ids[0]], primary[p.ids[1]]), (wins[0], wins[1]),
+                            (regs[0], regs[1])))
+    return out

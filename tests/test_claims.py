@@ -1,0 +1,299 @@
+"""Claims explorer: registry, verdict rule on synthetic results with known effects, validation errors, and one
+small real run in which switching a mechanism off changes the verdict of the claim that depends on it."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+import xarray as xr
+
+from sim.claims import write_claims_outputs
+from sim.claims.evaluate import (
+    NOT_EVALUATED,
+    NOT_REPRODUCED,
+    NOT_TESTABLE,
+    OPPOSITE,
+    REPRODUCED,
+    classify,
+    evaluate,
+    evaluate_claim,
+    t_interval,
+)
+from sim.claims.registry import REGISTRY_PATH, known_names, load_registry, validate
+from sim.config import load_config
+from sim.errors import ConfigError
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+REGIONS = [("PCC", "DMN"), ("mPFC", "DMN"), ("dmPFC", "DMN"), ("DLPFC_L", "TPN"), ("IPS_L", "TPN"),
+           ("sgACC", "LIMBIC")]
+CONDS = ["healthy", "depressed", "depressed_ketamine", "depressed_placebo"]
+TIMES = [-24.0, 0.33, 24.0, 48.0]
+
+
+# ------------------------------------------------------------------------------------------- synthetic data
+def make_ds(effect_by_subject: np.ndarray, n: int = 40, seed: int = 0, metric: str = "fc_dmn_tpn",
+            effect_times=(24.0,), healthy_offset: float = 0.0):
+    """A Dataset with the run schema in which ``depressed_ketamine`` differs from ``depressed_placebo`` by
+    exactly ``effect_by_subject`` (per subject) at ``effect_times``, on ``metric`` and on the PCC-mPFC FC entry;
+    every other scan of every condition equals the subject's trait value (so baselines cancel exactly)."""
+    rng = np.random.default_rng(seed)
+    trait = rng.normal(-0.2, 0.1, n)
+    vals = np.repeat(trait[None, :, None], len(CONDS), 0).repeat(len(TIMES), 2)   # (cond, subj, time)
+    vals[CONDS.index("healthy")] += healthy_offset
+    ki = CONDS.index("depressed_ketamine")
+    for t in effect_times:
+        vals[ki, :, TIMES.index(t)] += effect_by_subject
+    r = len(REGIONS)
+    fc = np.zeros(vals.shape + (r, r), dtype=np.float32)
+    fc[...] = np.eye(r, dtype=np.float32)
+    fc[..., 0, 1] = fc[..., 1, 0] = vals
+    dims = ("condition", "subject", "time_h")
+    data = {metric: (dims, vals), "other_metric": (dims, np.zeros_like(vals)),
+            "fc": (dims + ("region", "region_to"), fc)}
+    coords = {"condition": CONDS, "subject": np.arange(n), "time_h": TIMES,
+              "region": [x for x, _ in REGIONS], "region_to": [x for x, _ in REGIONS],
+              "network": ("region", [y for _, y in REGIONS])}
+    return xr.Dataset(data, coords=coords)
+
+
+def registry_with(*claims, windows=None, min_r=0.0):
+    base = {"settings": {"ci_level": 0.95, "min_abs_effect": {"r": min_r, "0..1": 0.0},
+                         "normalisation": {"healthy": "healthy", "depressed": "depressed"}},
+            "windows": windows or {"day_1": {"label": "24 h", "times_h": [24]},
+                                   "days_1_3": {"label": "days 1-3", "times_h": [24, 48, 72]},
+                                   "late": {"label": "week 2", "times_h": [336]},
+                                   "all_scans": {"label": "all", "all": True}},
+            "timeline_windows": ["day_1", "days_1_3"],
+            "claims": list(claims)}
+    return load_registry(base)
+
+
+def claim(cid="x", expected="decrease", readout=None, contrast=None, window="day_1", **kw):
+    d = {"id": cid, "source": "literature", "seeds": [], "claim": "test claim", "testable": True,
+         "readout": readout or {"metric": "fc_dmn_tpn"},
+         "contrast": contrast or {"type": "vs_control", "treated": "depressed_ketamine",
+                                  "control": "depressed_placebo"},
+         "window": window, "expected": expected, "literature": {"verdict": "test", "detail": ""},
+         "depends_on": ["plasticity"]}
+    d.update(kw)
+    return d
+
+
+# ------------------------------------------------------------------------------------------- registry
+def test_registry_covers_the_seed_claims_and_quotes_are_verbatim():
+    reg = load_registry()
+    ids = {c.id for c in reg.claims}
+    # the twelve claims a-l of science.md §5, plus the anterior-cingulate claims of seed 004
+    for cid in ("a", "b_up", "b_down", "c", "d", "e_onset", "f", "g", "h_mpfc", "i", "j", "k", "l",
+                "acc_pgacc_insula", "acc_sgacc_vs", "acc_dacc_smg"):
+        assert cid in ids, cid
+    for c in reg.claims:
+        assert c.literature.verdict, c.id
+        if not c.testable:
+            assert c.reason, c.id
+        if c.source == "seed":
+            assert c.seeds, c.id
+    assert {c.id for c in reg.claims if not c.testable} >= {"hnk", "bdnf", "j", "h_release", "clinical_response"}
+    assert any(set(p.ids) == {"b_up", "b_down"} for p in reg.contradictions)
+    assert any(set(p.ids) == {"d", "lit_anticevic2012"} for p in reg.contradictions)
+    if not SEEDS.is_dir():
+        pytest.skip("seed articles not available")
+    norm = {p.name: re.sub(r"\s+", " ", p.read_text(encoding="utf-8")) for p in SEEDS.glob("*.txt")}
+    for c in reg.claims:
+        for s in c.seeds:
+            assert re.sub(r"\s+", " ", s.quote).strip() in norm[s.file], (c.id, s.quote[:50])
+
+
+def test_registry_holds_no_simulation_outcome():
+    """Honest by construction: entries may only have these fields (no effect, verdict or result field)."""
+    import yaml
+
+    allowed = {"id", "source", "seeds", "claim", "testable", "reason", "readout", "contrast", "population", "window",
+               "reference_window", "expected", "literature", "depends_on", "note"}
+    data = yaml.safe_load(REGISTRY_PATH.read_text(encoding="utf-8"))
+    for entry in data["claims"]:
+        assert set(entry) <= allowed, (entry["id"], set(entry) - allowed)
+        assert set(entry["literature"]) <= {"verdict", "detail", "citations"}
+    text = REGISTRY_PATH.read_text(encoding="utf-8")
+    assert not re.search(r"^\s*-?\s*(effect|ci_low|ci_high|simulation_verdict|result)\s*:", text, re.M)
+
+
+def test_default_registry_validates_against_the_run_schema():
+    from sim.plots.synthetic import synthetic_dataset
+
+    ds = synthetic_dataset(n_subjects=3, scan_times_h=(-24.0, 0.33, 24.0), with_dose_response=False)
+    validate(load_registry(), known_names(ds, load_config([])))
+
+
+@pytest.mark.parametrize("field, value, needle", [
+    ("readout", {"metric": "fc_nope"}, "unknown metric 'fc_nope'; allowed: fc_dmn_tpn, other_metric"),
+    ("readout", {"pair": {"a": ["PCC"], "b": ["Precuneus"]}}, "unknown region or network 'Precuneus'"),
+    ("contrast", {"type": "vs_control", "treated": "ketamine_daily", "control": "depressed_placebo"},
+     "unknown condition 'ketamine_daily'; allowed: depressed, depressed_ketamine"),
+])
+def test_unknown_names_are_errors_naming_the_entry(field, value, needle):
+    reg = registry_with(claim("my_entry", **{field: value}))
+    ds = make_ds(np.zeros(5), n=5)
+    with pytest.raises(ConfigError) as e:
+        validate(reg, known_names(ds))
+    assert "'my_entry'" in str(e.value) and needle in str(e.value)
+
+
+def test_malformed_entries_are_errors():
+    with pytest.raises(ConfigError, match="'bad'.*expected"):
+        registry_with(claim("bad", expected="upwards"))
+    with pytest.raises(ConfigError, match="'bad'.*window"):
+        registry_with(claim("bad", window="fortnight"))
+    with pytest.raises(ConfigError, match="'bad'.*depends_on"):
+        registry_with(claim("bad", depends_on=["serotonin"]))
+    with pytest.raises(ConfigError, match="duplicate"):
+        registry_with(claim("a"), claim("a"))
+
+
+# ------------------------------------------------------------------------------------------- verdict rule
+def test_known_effect_gets_right_interval_and_verdict():
+    n = 40
+    d = np.random.default_rng(1).normal(-0.08, 0.05, n)  # known per-subject effect
+    ds = make_ds(d, n=n)
+    mean, lo, hi = d.mean(), *scipy.stats.t.interval(0.95, n - 1, loc=d.mean(), scale=scipy.stats.sem(d))
+    reg = registry_with(claim("down", "decrease"), claim("up", "increase"), claim("any", "either"),
+                        claim("pair", "decrease", readout={"pair": {"a": ["PCC"], "b": ["mPFC"]}}),
+                        claim("vsbase", "decrease", contrast={"type": "vs_baseline", "treated": "depressed_ketamine"}))
+    res = {r.claim_id: r for r in evaluate(ds, reg)}
+    for cid in ("down", "up", "any", "pair", "vsbase"):
+        r = res[cid]
+        assert r.n == n and r.scans_h == (24.0,)
+        np.testing.assert_allclose([r.effect, r.low, r.high], [mean, lo, hi], rtol=1e-5, atol=1e-6)
+    assert res["down"].verdict == REPRODUCED
+    assert res["up"].verdict == OPPOSITE
+    assert res["any"].verdict == REPRODUCED
+    assert res["pair"].verdict == REPRODUCED  # read from the fc matrices
+
+
+def test_no_effect_is_not_reproduced_and_tiny_effect_below_minimum():
+    n = 40
+    null = make_ds(np.random.default_rng(2).normal(0, 0.05, n) - 0.0, n=n)
+    reg = registry_with(claim("down", "decrease"))
+    r = evaluate_claim(null, reg.get("down"), reg)
+    if r.low <= 0 <= r.high:  # a null effect: the CI includes 0 for this seed
+        assert r.verdict == NOT_REPRODUCED
+    tiny = make_ds(np.full(n, -0.01) + np.random.default_rng(3).normal(0, 1e-4, n), n=n)
+    reg_min = registry_with(claim("down", "decrease"), min_r=0.02)
+    r = evaluate_claim(tiny, reg_min.get("down"), reg_min)
+    assert r.high < 0 and r.verdict == NOT_REPRODUCED and "minimal effect size" in r.reason
+    assert classify(-0.1, -0.2, -0.05, "decrease", 0.02)[0] == REPRODUCED
+    assert classify(0.1, 0.05, 0.2, "decrease", 0.02)[0] == OPPOSITE
+    assert classify(0.1, -0.05, 0.2, "increase", 0.02)[0] == NOT_REPRODUCED
+    m, lo, hi, k = t_interval([1.0, np.nan, 3.0])
+    assert k == 2 and m == 2.0 and lo < 2 < hi
+
+
+def test_window_uses_the_scans_that_exist_and_averages_them():
+    n = 30
+    d = np.random.default_rng(4).normal(-0.1, 0.03, n)
+    ds = make_ds(d, n=n, effect_times=(24.0,))  # effect at 24 h only, 0 at 48 h
+    reg = registry_with(claim("w13", "decrease", window="days_1_3"), claim("late", "decrease", window="late"))
+    r = evaluate_claim(ds, reg.get("w13"), reg)
+    assert r.scans_h == (24.0, 48.0)  # 72 h is not a scan of this run
+    np.testing.assert_allclose(r.effect, d.mean() / 2, rtol=1e-6)
+    late = evaluate_claim(ds, reg.get("late"), reg)
+    assert late.verdict == NOT_EVALUATED and "no scan" in late.reason
+
+
+def test_reference_window_between_level_and_toward_healthy():
+    n = 30
+    d = np.random.default_rng(5).normal(-0.1, 0.03, n)
+    ds = make_ds(d, n=n, healthy_offset=-0.1)  # healthy lower than depressed -> 'toward healthy' = decrease
+    reg = registry_with(
+        claim("peak", "decrease", window="day_1", reference_window="days_1_3"),
+        claim("norm", "toward_healthy"),
+        claim("mdd", "increase", contrast={"type": "between", "treated": "depressed", "control": "healthy"},
+              window="all_scans"),
+        claim("lvl", "below_zero", contrast={"type": "level", "treated": "depressed_placebo"}))
+    res = {r.claim_id: r for r in evaluate(ds, reg)}
+    np.testing.assert_allclose(res["peak"].effect, d.mean() - d.mean() / 2, rtol=1e-6)
+    assert res["norm"].expected == "decrease" and res["norm"].verdict == REPRODUCED
+    np.testing.assert_allclose(res["mdd"].effect, 0.1, rtol=1e-6)
+    assert res["mdd"].verdict == REPRODUCED and res["lvl"].verdict == REPRODUCED
+    flat = make_ds(d, n=n, healthy_offset=0.0)  # no abnormality: 'toward healthy' has no direction
+    assert evaluate_claim(flat, reg.get("norm"), reg).verdict == NOT_EVALUATED
+
+
+def test_not_testable_and_missing_condition():
+    reg = registry_with(claim("gone", contrast={"type": "vs_control", "treated": "depressed_tms",
+                                                "control": "depressed"}),
+                        {"id": "nt", "source": "literature", "seeds": [], "claim": "c", "testable": False,
+                         "reason": "no read-out", "literature": {"verdict": "v"}, "depends_on": []})
+    ds = make_ds(np.zeros(5), n=5)
+    res = {r.claim_id: r for r in evaluate(ds, reg)}
+    assert res["nt"].verdict == NOT_TESTABLE and res["nt"].reason == "no read-out"
+    assert res["gone"].verdict == NOT_EVALUATED and "depressed_tms" in res["gone"].reason
+
+
+# ------------------------------------------------------------------------------------------- real run
+@pytest.fixture(scope="module")
+def small_claims_run():
+    from sim.claims.ablation import run_claims_experiment
+
+    cfg = load_config(["experiment=claims", "cohort.n_subjects=60", "scan.duration_s=600", "progress=false",
+                       "experiment.scans_h=[-24,0.33]", "~experiment.dose_response",
+                       "experiment.select=[healthy,healthy_ketamine]", "claims.ablation.mechanisms=[disinhibition]",
+                       "claims.ablation.phenotypes=[]"])
+    return run_claims_experiment(cfg)
+
+
+def test_switching_disinhibition_off_changes_the_acute_claim(small_claims_run):
+    """Acute weakening of DMN-TPN anticorrelation (Anticevic 2012) is expected to depend on disinhibition."""
+    from sim.claims.ablation import observed_dependence
+
+    run = small_claims_run
+    default, off = run.variants
+    assert off.dependency == "disinhibition" and off.conditions == ("healthy_ketamine",)
+    assert "disinhibition" in run.registry.get("lit_anticevic2012").depends_on
+    assert default.results["lit_anticevic2012"].verdict == REPRODUCED
+    assert off.results["lit_anticevic2012"].verdict != REPRODUCED
+    assert abs(off.results["lit_anticevic2012"].effect) < abs(default.results["lit_anticevic2012"].effect)
+    assert "disinhibition" in observed_dependence("lit_anticevic2012", run.variants)
+    # the unaffected condition is reused bit for bit
+    np.testing.assert_array_equal(off.ds["fc_dmn_tpn"].sel(condition="healthy").values,
+                                  default.ds["fc_dmn_tpn"].sel(condition="healthy").values)
+
+
+def test_outputs_are_written_and_report_is_self_contained(small_claims_run, tmp_path):
+    run = small_claims_run
+    paths = write_claims_outputs(run.ds, run.cfg, tmp_path, ablation=run)
+    names = {p.name for p in paths}
+    assert {"claims.csv", "claims_by_window.csv", "claims_ablation.csv", "report.md", "report.html",
+            "claims_ablation_matrix.png"} <= names
+    with open(tmp_path / "claims.csv", encoding="utf-8") as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {c.id for c in run.registry.claims}
+    assert rows["lit_anticevic2012"]["simulation_verdict"] == run.variants[0].results["lit_anticevic2012"].verdict
+    assert rows["lit_anticevic2012"]["depends_on_observed"] == "disinhibition"
+    assert rows["hnk"]["simulation_verdict"] == NOT_TESTABLE
+    assert rows["a"]["simulation_verdict"] == NOT_EVALUATED  # its conditions were not run
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in page
+    assert not re.search(r"""(src|href)=["'](?!data:|#)""", page), "external reference in report.html"
+    assert not re.search(r"https?://", re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page))
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "| Seed claim | Read-out; contrast; expected | Literature verdict | Simulation verdict |" in md
+    assert "Multiple comparisons" in md
+
+
+def test_registry_error_in_a_run_names_the_entry(small_claims_run, tmp_path):
+    run = small_claims_run
+    cfg = copy.deepcopy(run.cfg)
+    bad = tmp_path / "registry.yaml"
+    text = REGISTRY_PATH.read_text(encoding="utf-8").replace("readout: {metric: fc_sgacc_vs}",
+                                                             "readout: {metric: fc_sgacc_nacc}")
+    bad.write_text(text, encoding="utf-8")
+    cfg.claims.registry = str(bad)
+    with pytest.raises(ConfigError, match="'acc_sgacc_vs'.*unknown metric 'fc_sgacc_nacc'"):
+        write_claims_outputs(run.ds, cfg, tmp_path)
