@@ -25,6 +25,8 @@ class Atlas:
     networks: the network names in display order.
     mni_mm: (n_regions, 3) MNI coordinates in mm.
     labels: long human-readable names.
+    dropped: regions of the atlas config left out by ``atlas.drop``: selectors naming them match
+        nothing (links, edits and seed pairs on them vanish) instead of raising.
     """
 
     regions: tuple[str, ...]
@@ -32,6 +34,7 @@ class Atlas:
     networks: tuple[str, ...]
     mni_mm: np.ndarray
     labels: tuple[str, ...]
+    dropped: tuple[str, ...] = ()
 
     @property
     def n_regions(self) -> int:
@@ -50,6 +53,8 @@ class Atlas:
             return np.array([i for i, n in enumerate(self.network_of) if n == name], dtype=int)
         if name in self.regions:
             return np.array([self.regions.index(name)], dtype=int)
+        if name in self.dropped:
+            return np.array([], dtype=int)
         raise unknown(key, name, list(self.regions) + list(self.networks))
 
     def members(self, network: str) -> np.ndarray:
@@ -92,7 +97,7 @@ def atlas_from_config(cfg: Mapping) -> Atlas:
     if len(names) < 2:
         raise ConfigError("atlas.regions: at least two regions are needed")
     present = tuple(n for n in networks if n in nets)
-    return Atlas(tuple(names), tuple(nets), present, np.asarray(mni, dtype=float), tuple(labels))
+    return Atlas(tuple(names), tuple(nets), present, np.asarray(mni, dtype=float), tuple(labels), tuple(drop))
 
 
 def resolve_many(atlas: Atlas, names: Iterable[str], key: str) -> np.ndarray:

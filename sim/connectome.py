@@ -76,8 +76,8 @@ def connectome_from_config(atlas: Atlas, cfg: Mapping) -> Connectome:
     """Build the base connectome from the ``connectome`` config group.
 
     ``cfg.links`` is a list of ``{between: [A, B], kind: exc|inh, weight: w, directed: bool,
-    source: str}``; weights of overlapping links add. A link that names a region dropped from the
-    atlas is skipped only if ``optional: true``; otherwise it is an error.
+    source: str}``; weights of overlapping links add. A link naming a region dropped from the atlas
+    (``atlas.drop``) covers nothing; a name that is neither a region nor a network is an error.
     """
     n = atlas.n_regions
     mats = {k: np.zeros((n, n)) for k in KINDS}
@@ -85,12 +85,7 @@ def connectome_from_config(atlas: Atlas, cfg: Mapping) -> Connectome:
         key = f"connectome.links[{i}]"
         kind = _kind(link.get("kind"), f"{key}.kind")
         w = check_range(f"{key}.weight", link.get("weight"), 0.0, 10.0)
-        try:
-            mask = edge_mask(atlas, link.get("between"), bool(link.get("directed", False)), f"{key}.between")
-        except ConfigError:
-            if link.get("optional", False):
-                continue
-            raise
+        mask = edge_mask(atlas, link.get("between"), bool(link.get("directed", False)), f"{key}.between")
         mats[kind][mask] += w
     speed = check_range("connectome.conduction_speed_m_per_s", cfg.get("conduction_speed_m_per_s", 7.0),
                         0.0, 100.0, lo_open=True)

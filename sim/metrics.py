@@ -157,7 +157,8 @@ def seed_pairs_from_config(atlas: Atlas, cfg: Mapping) -> dict[str, tuple[np.nda
             b = resolve_many(atlas, spec["b"], f"{key}.b")
         except KeyError:
             raise ConfigError(f"{key}: needs lists 'a' and 'b' of region or network names") from None
-        out[f"fc_{name}"] = (a, b)
+        if len(a) and len(b):  # a side made only of dropped regions leaves the pair out
+            out[f"fc_{name}"] = (a, b)
     return out
 
 

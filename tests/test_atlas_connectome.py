@@ -61,3 +61,18 @@ def test_links_and_edits(cfg):
     # delays: distance / speed; PCC-mPFC ~ 100 mm at 7 m/s ~ 15 ms
     i, j = at.index("PCC"), at.index("mPFC")
     assert conn.delay_s[i, j] == pytest.approx(conn.distance_mm[i, j] / 7.0 / 1000)
+
+
+@pytest.mark.parametrize("region", ["LHb", "AG_L", "sgACC", "PCC"])
+def test_dropping_any_region_runs_end_to_end(region):
+    """A dropped region's links, weights and seed pairs vanish; the run still works."""
+    from sim.experiment import run_timeline
+
+    cfg = load_config([f"atlas.drop=[{region}]", "cohort.n_subjects=2", "scan.duration_s=60",
+                       "scan.transient_s=10", "progress=false", "experiment.scans_h=[-24,24]",
+                       "~experiment.dose_response", "experiment.select=[depressed,depressed_ketamine]"])
+    ds = run_timeline(cfg)
+    assert region not in ds["region"].values
+    assert np.isfinite(ds["fc_within_dmn"].values).all()
+    if region == "PCC":
+        assert "fc_pcc_mpfc" not in ds  # its seed pair has no PCC side left

@@ -72,8 +72,11 @@ def drug_from_config(cfg: Mapping, atlas: Atlas) -> DrugModel:
     cv = check_range("drug.pk.clearance_cv", pkc.pop("clearance_cv", 0.3), 0.0, 2.0)
     pk = _params(TwoCompartment, pkc, "drug.pk")
     receptor = _params(ReceptorParams, dict(cfg.get("receptor") or {}), "drug.receptor")
+    wmap = dict(cfg.get("regional_weights") or {})
     try:
-        weights = regional_weight(atlas.regions, dict(cfg.get("regional_weights") or {}))
+        # a weight for a region dropped from the atlas is ignored; any other unknown name is an error
+        regional_weight(atlas.regions + atlas.dropped, wmap)
+        weights = regional_weight(atlas.regions, {k: v for k, v in wmap.items() if k not in atlas.dropped})
     except ValueError as e:
         raise ConfigError(f"drug.regional_weights: {e}") from None
     exc = check_range("drug.acute.excitability_per_block",

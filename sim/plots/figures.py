@@ -612,18 +612,47 @@ def write_figures(ds, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DP
         else:
             log.info("write_figures: condition %r not in the dataset, no network-change figure", cond)
     jobs.append(("dose_response", lambda: fig_dose_response(ds)))
-    paths: list[Path] = []
-    for name, make in jobs:
-        fig = make()
-        if fig is None:
-            log.info("write_figures: %s skipped (its data are not in the dataset)", name)
-            continue
-        try:
-            for fmt in formats:
-                p = out / f"{name}.{fmt.lstrip('.')}"
-                fig.savefig(p, dpi=dpi)
-                paths.append(p)
-        finally:
-            fig.clear()
-            del fig
+    return _render_all(jobs, out, tuple(formats), dpi)
+
+
+_JOBS: list = []  # (name, make) pairs for the forked workers of _render_all
+
+
+def _render_one(i: int, out: Path, formats: tuple[str, ...], dpi: int) -> list[Path]:
+    name, make = _JOBS[i]
+    fig = make()
+    if fig is None:
+        log.info("write_figures: %s skipped (its data are not in the dataset)", name)
+        return []
+    paths = []
+    try:
+        for fmt in formats:
+            p = out / f"{name}.{fmt.lstrip('.')}"
+            fig.savefig(p, dpi=dpi)
+            paths.append(p)
+    finally:
+        fig.clear()
     return paths
+
+
+def _render_all(jobs, out: Path, formats: tuple[str, ...], dpi: int) -> list[Path]:
+    """Render the figures, in forked worker processes when the platform has fork (Agg rendering is
+    CPU-bound and holds the GIL, so threads would not help); in order, one at a time otherwise."""
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _JOBS
+    _JOBS = jobs
+    try:
+        n = min(len(jobs), os.cpu_count() or 1)
+        if n > 1 and "fork" in mp.get_all_start_methods():
+            with ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) as ex:
+                parts = list(ex.map(_render_one, range(len(jobs)), [out] * len(jobs), [formats] * len(jobs),
+                                    [dpi] * len(jobs)))
+        else:
+            parts = [_render_one(i, out, formats, dpi) for i in range(len(jobs))]
+    finally:
+        _JOBS = []
+    return [p for part in parts for p in part]
+
