@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from sim.errors import check_range, unknown
 
 
@@ -22,6 +24,19 @@ class ParamSpec:
     source: str
     doc: str
     lo_open: bool = False
+
+
+#: Natural frequencies of BOLD-time-scale oscillators (hopf, kuramoto), drawn per subject and region.
+FREQUENCY_PARAMS = (
+    ParamSpec("f_min_hz", 0.04, "Hz", 0.0, 1.0, "Deco 2017 Sci Rep 7:3095: 0.04-0.07 Hz band-passed BOLD peak",
+              "lowest natural frequency drawn per subject and region"),
+    ParamSpec("f_max_hz", 0.07, "Hz", 0.0, 1.0, "Deco 2017", "highest natural frequency"),
+)
+
+
+def natural_frequency_rad_s(values: dict, freq_u):
+    """omega = 2 pi (f_min + u (f_max - f_min)) for per-subject quantiles u in [0, 1]."""
+    return 2 * np.pi * (values["f_min_hz"] + freq_u * (values["f_max_hz"] - values["f_min_hz"]))
 
 
 def read_params(specs: Sequence[ParamSpec], cfg: Mapping, key: str) -> dict[str, float]:

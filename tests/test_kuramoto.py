@@ -13,20 +13,12 @@ from sim.models import MODELS, get_model
 from sim.models import kuramoto as km
 from sim.network import NetworkSpec
 from sim.params import read_params
+from tests.helpers import Recorder
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DEFAULTS = read_params(km.PARAMS, {}, "model.params")
 
 
-class Recorder:
-    def __init__(self, n_items):
-        self.blocks = []
-
-    def push(self, obs, step0):
-        self.blocks.append(obs.copy())
-
-    def result(self):
-        return np.concatenate(self.blocks)
 
 
 def pair(omega, k=0.0, sigma=0.0):

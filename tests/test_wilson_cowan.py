@@ -14,22 +14,12 @@ from sim.models import MODELS, get_model
 from sim.models import wilson_cowan as wc
 from sim.network import NetworkSpec
 from sim.params import read_params
+from tests.helpers import Recorder
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DEFAULTS = read_params(wc.PARAMS, {}, "model.params")
 
 
-class Recorder:
-    """Sink keeping every observable block (tests only)."""
-
-    def __init__(self, n_items):
-        self.blocks = []
-
-    def push(self, obs, step0):
-        self.blocks.append(obs.copy())
-
-    def result(self):
-        return np.concatenate(self.blocks)
 
 
 def spec(n=1, b=1, exc=None, inh=None, ei_gain=1.0, delay_s=None):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from sim.params import ParamSpec
+from sim.params import FREQUENCY_PARAMS, ParamSpec, natural_frequency_rad_s
 
 NAME = "hopf"
 N_STATE = 2
@@ -43,9 +43,7 @@ PARAMS = (
               "of science.md targets §3", "G, scales all long-range weights"),
     ParamSpec("sigma", 0.02, "1/sqrt(s)", 0.0, 10.0, "Deco 2017 use 0.02-0.04",
               "noise amplitude per real component"),
-    ParamSpec("f_min_hz", 0.04, "Hz", 0.0, 1.0, "Deco 2017: 0.04-0.07 Hz band-passed BOLD peak",
-              "lowest natural frequency drawn per subject and region"),
-    ParamSpec("f_max_hz", 0.07, "Hz", 0.0, 1.0, "Deco 2017", "highest natural frequency"),
+    *FREQUENCY_PARAMS,
 )
 
 
@@ -72,7 +70,7 @@ def build(values: dict, net) -> HopfParams:
     a = values["a"] + net.excitability
     a_eff = a - np.abs(w).sum(-1)
     sigma = np.broadcast_to(np.float32(values["sigma"]), a.shape)
-    omega = 2 * np.pi * (values["f_min_hz"] + net.freq_u * (values["f_max_hz"] - values["f_min_hz"]))
+    omega = natural_frequency_rad_s(values, net.freq_u)
     return HopfParams(a_eff.astype(np.float32), omega.astype(np.float32),
                       w.astype(np.float32), np.ascontiguousarray(sigma, dtype=np.float32))
 

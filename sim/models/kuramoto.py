@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.params import ParamSpec
+from sim.params import FREQUENCY_PARAMS, ParamSpec, natural_frequency_rad_s
 
 NAME = "kuramoto"
 N_STATE = 1
@@ -43,9 +43,7 @@ PARAMS = (
               "DMN-TPN ~ -0.2 (partial synchrony; G >= 0.3 locks the networks)", "G, scales all long-range weights"),
     ParamSpec("sigma", 0.2, "rad/sqrt(s)", 0.0, 10.0, "assumed",
               "phase noise amplitude"),
-    ParamSpec("f_min_hz", 0.04, "Hz", 0.0, 1.0, "Deco 2017 Sci Rep 7:3095: 0.04-0.07 Hz band-passed BOLD peak",
-              "lowest natural frequency drawn per subject and region"),
-    ParamSpec("f_max_hz", 0.07, "Hz", 0.0, 1.0, "Deco 2017", "highest natural frequency"),
+    *FREQUENCY_PARAMS,
 )
 
 
@@ -66,7 +64,7 @@ class KuramotoParams:
 def build(values: dict, net) -> KuramotoParams:
     """Combine model constants with the per-item network spec (:class:`sim.network.NetworkSpec`)."""
     w = values["global_coupling"] * (net.exc - net.ei_gain[:, :, None] * net.inh)
-    omega = 2 * np.pi * (values["f_min_hz"] + net.freq_u * (values["f_max_hz"] - values["f_min_hz"]))
+    omega = natural_frequency_rad_s(values, net.freq_u)
     sigma = np.broadcast_to(np.float32(values["sigma"]), omega.shape)
     return KuramotoParams(omega.astype(np.float32), w.astype(np.float32),
                           np.ascontiguousarray(sigma, dtype=np.float32))
