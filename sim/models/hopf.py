@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.linalg
 
@@ -89,6 +90,57 @@ def drift(z: np.ndarray, p: HopfParams) -> np.ndarray:
     out[..., 0] += lin * x - p.omega * y
     out[..., 1] += lin * y + p.omega * x
     return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _heun_block(z, a_eff, omega, w, dw, dt, obs):  # pragma: no cover - compiled
+    """Fused stochastic Heun over a block of steps, item by item (see :func:`heun_block`)."""
+    n_items, n, _ = z.shape
+    half = np.float32(0.5) * dt
+    f0 = np.empty((n, 2), np.float32)
+    zp = np.empty((n, 2), np.float32)
+    for b in range(n_items):
+        for k in range(dw.shape[1]):
+            for i in range(n):  # f0 = drift(z), the same expression as drift()
+                cx = np.float32(0.0)
+                cy = np.float32(0.0)
+                for j in range(n):
+                    cx += w[b, i, j] * z[b, j, 0]
+                    cy += w[b, i, j] * z[b, j, 1]
+                x = z[b, i, 0]
+                y = z[b, i, 1]
+                lin = a_eff[b, i] - (x * x + y * y)
+                f0[i, 0] = cx + (lin * x - omega[b, i] * y)
+                f0[i, 1] = cy + (lin * y + omega[b, i] * x)
+            for i in range(n):
+                zp[i, 0] = z[b, i, 0] + dt * f0[i, 0] + dw[b, k, i, 0]
+                zp[i, 1] = z[b, i, 1] + dt * f0[i, 1] + dw[b, k, i, 1]
+            for i in range(n):  # f1 = drift(zp), then the corrector
+                cx = np.float32(0.0)
+                cy = np.float32(0.0)
+                for j in range(n):
+                    cx += w[b, i, j] * zp[j, 0]
+                    cy += w[b, i, j] * zp[j, 1]
+                x = zp[i, 0]
+                y = zp[i, 1]
+                lin = a_eff[b, i] - (x * x + y * y)
+                g0 = cx + (lin * x - omega[b, i] * y)
+                g1 = cy + (lin * y + omega[b, i] * x)
+                z[b, i, 0] = z[b, i, 0] + half * (f0[i, 0] + g0) + dw[b, k, i, 0]
+                z[b, i, 1] = z[b, i, 1] + half * (f0[i, 1] + g1) + dw[b, k, i, 1]
+            for i in range(n):
+                obs[k, b, i] = z[b, i, 0]
+
+
+def heun_block(z: np.ndarray, p: HopfParams, dw: np.ndarray, dt: np.float32, obs: np.ndarray) -> None:
+    """Advance z (B, N, 2) in place by ``dw.shape[1]`` stochastic Heun steps; dw (B, steps, N, 2) holds
+    the scaled Wiener increments; writes x after each step into obs (steps, B, N).
+
+    The compiled loop (numba, releases the GIL) evaluates exactly the right-hand side of :func:`drift`
+    (tests/test_hopf_theory.py checks the two paths agree to float32 rounding); it avoids numpy's
+    temporaries and is ~2x faster per thread. The integrator uses it for Heun; Euler uses :func:`drift`.
+    """
+    _heun_block(z, p.a_eff, p.omega, p.w, dw, np.float32(dt), obs)
 
 
 def noise_scale(p: HopfParams) -> np.ndarray:
