@@ -7,6 +7,5 @@ internet) and a JSON API. The page's controls are turned into a small live timel
 """
 
 from sim.sandbox.lessons import LESSONS
-from sim.sandbox.server import ControlError, Controls, parse_controls, simulate
 
-__all__ = ["LESSONS", "ControlError", "Controls", "parse_controls", "simulate"]
+__all__ = ["LESSONS"]

@@ -1,0 +1,469 @@
+// dmn-sim teaching sandbox: controls -> POST /api/simulate -> plots drawn with SVG and <canvas>.
+// No libraries, nothing fetched from the internet. The time point and "change from baseline" only re-draw
+// from the last answer (which holds every scan time), so they are instant.
+"use strict";
+
+const SVGNS = "http://www.w3.org/2000/svg";
+const NET_COLORS = { DMN: "#e6ab02", SN: "#1b9e77", TPN: "#7570b3", LIMBIC: "#a6761d" };
+const CTL = ["phenotype", "treatment", "dose", "disinhibition", "trapping", "plasticity", "tms", "coupling",
+  "noise", "n_subjects"];
+const state = { spec: null, data: null, timeIndex: 0, seq: 0, lesson: null, renders: 0, lastLatency: null };
+window.sandbox = state; // for the browser test and the curious
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, parent, text) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
+  if (text !== undefined) e.textContent = text;
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+function html(tag, attrs, parent, text) {
+  const e = document.createElement(tag);
+  for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
+  if (text !== undefined) e.textContent = text;
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------- colours
+function lerp(a, b, t) { return a + (b - a) * t; }
+function hex(c) { return [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)); }
+const NEG = hex("#2166ac"), MID = hex("#f7f7f7"), POS = hex("#b2182b");
+function diverging(v, vmax) {
+  const t = Math.max(-1, Math.min(1, v / vmax));
+  const [a, b, u] = t < 0 ? [MID, NEG, -t] : [MID, POS, t];
+  return `rgb(${a.map((x, i) => Math.round(lerp(x, b[i], u))).join(",")})`;
+}
+
+// ---------------------------------------------------------------------------------------------- time
+function fmtTime(t) {
+  if (t < 0) return `baseline (${t / 24} day)`;
+  if (t < 1) return `${Math.round(t * 60)} min after the start of the first infusion`;
+  if (t < 24) return `${t} h`;
+  return `day ${+(t / 24).toFixed(1)}`;
+}
+function shortTime(t) {
+  if (t < 0) return `${t / 24} d`;
+  if (t < 1) return `${Math.round(t * 60)} min`;
+  if (t < 24) return `${t} h`;
+  return `${+(t / 24).toFixed(1)} d`;
+}
+const tx = (t) => Math.sign(t) * Math.sqrt(Math.abs(t)); // square-root time axis
+
+// ---------------------------------------------------------------------------------------------- controls
+function setupControls(spec) {
+  const ph = $("ctl-phenotype");
+  for (const [k, v] of Object.entries(spec.phenotypes)) html("option", { value: k }, ph, v);
+  const tr = $("ctl-treatment");
+  for (const [k, v] of Object.entries(spec.treatments)) html("option", { value: k }, tr, v.label);
+  const ranges = { dose: spec.dose, coupling: spec.coupling, noise: spec.noise, n_subjects: spec.n_subjects };
+  for (const [k, r] of Object.entries(ranges)) {
+    const inp = $(`ctl-${k}`);
+    inp.min = r.min; inp.max = r.max; inp.step = r.step;
+    if (r.unit && $(`unit-${k}`)) $(`unit-${k}`).textContent = r.unit;
+    if (r.doc) inp.title = `${r.doc}. Source: ${r.source}. Allowed: ${r.allowed.join(" to ")}`;
+    inp.addEventListener("input", () => { showValues(); });
+    inp.addEventListener("change", () => request());
+  }
+  for (const k of ["phenotype", "treatment"]) $(`ctl-${k}`).addEventListener("change", () => { showValues(); request(); });
+  for (const m of spec.mechanisms) $(`ctl-${m}`).addEventListener("change", () => request());
+  const time = $("ctl-time");
+  time.max = spec.times_h.length - 1;
+  time.addEventListener("input", () => { state.timeIndex = +time.value; showValues(); render(); });
+  $("ctl-delta").addEventListener("change", () => render());
+  $("ctl-show-all-claims").addEventListener("change", () => render());
+  $("reset").addEventListener("click", () => { closeLesson(); applyControls(spec.defaults, spec.default_time_h, { delta: false }); request(); });
+  $("lesson-close").addEventListener("click", closeLesson);
+  const list = $("lesson-list");
+  spec.lessons.forEach((lesson) => {
+    const li = html("li", {}, list);
+    const b = html("button", { type: "button", "data-lesson": lesson.id }, li, lesson.title);
+    b.addEventListener("click", () => startLesson(lesson));
+  });
+  $("live-note").textContent = `Live runs are small so that a change shows within about 2 s: ` +
+    `${spec.live.n_scans} scans of ${spec.live.scan_duration_s / 60} min per virtual person (the command line ` +
+    `default is 28 scans of 10 min for 20 people). Results are cached, so returning to a setting is instant.`;
+  applyControls(spec.defaults, spec.default_time_h, { delta: false });
+}
+
+function applyControls(c, timeH, view) {
+  $("ctl-phenotype").value = c.phenotype;
+  $("ctl-treatment").value = c.treatment;
+  $("ctl-dose").value = c.dose_mg_per_kg;
+  for (const m of state.spec.mechanisms) $(`ctl-${m}`).checked = !!c[m];
+  $("ctl-coupling").value = c.coupling;
+  $("ctl-noise").value = c.noise;
+  $("ctl-n_subjects").value = c.n_subjects;
+  const i = state.spec.times_h.indexOf(timeH);
+  state.timeIndex = i >= 0 ? i : 0;
+  $("ctl-time").value = state.timeIndex;
+  if (view && view.delta !== undefined) $("ctl-delta").checked = !!view.delta;
+  showValues();
+}
+
+function readControls() {
+  const c = {
+    phenotype: $("ctl-phenotype").value, treatment: $("ctl-treatment").value,
+    dose_mg_per_kg: +$("ctl-dose").value, coupling: +$("ctl-coupling").value, noise: +$("ctl-noise").value,
+    n_subjects: +$("ctl-n_subjects").value,
+  };
+  for (const m of state.spec.mechanisms) c[m] = $(`ctl-${m}`).checked;
+  return c;
+}
+
+function showValues() {
+  $("out-dose").textContent = (+$("ctl-dose").value).toFixed(2);
+  $("out-coupling").textContent = (+$("ctl-coupling").value).toFixed(3);
+  $("out-noise").textContent = (+$("ctl-noise").value).toFixed(4);
+  $("out-n_subjects").textContent = $("ctl-n_subjects").value;
+  $("out-time").textContent = fmtTime(state.spec.times_h[state.timeIndex]);
+  const usesDose = state.spec.treatments[$("ctl-treatment").value].uses_dose;
+  $("ctl-dose").disabled = !usesDose;
+  $("dose-label").classList.toggle("muted", !usesDose);
+}
+
+// ---------------------------------------------------------------------------------------------- lessons
+function startLesson(lesson) {
+  state.lesson = lesson.id;
+  document.querySelectorAll("#lesson-list button").forEach((b) => b.classList.toggle("active", b.dataset.lesson === lesson.id));
+  $("lesson-box").hidden = false;
+  $("lesson-title").textContent = lesson.title;
+  const text = $("lesson-text"); text.textContent = "";
+  lesson.text.forEach((p) => html("p", {}, text, p));
+  const tr = $("lesson-try"); tr.textContent = "";
+  lesson.try.forEach((p) => html("li", {}, tr, p));
+  applyControls({ ...state.spec.defaults, ...lesson.controls }, lesson.time_h, lesson.view);
+  document.querySelectorAll(".view").forEach((v) => v.classList.toggle("focus", v.id === `view-${lesson.view.focus}`));
+  request().then(() => {
+    const v = $(`view-${lesson.view.focus}`);
+    if (v && v.scrollIntoView) v.scrollIntoView({ block: "start" });
+  });
+}
+
+function closeLesson() {
+  state.lesson = null;
+  $("lesson-box").hidden = true;
+  document.querySelectorAll("#lesson-list button").forEach((b) => b.classList.remove("active"));
+  document.querySelectorAll(".view").forEach((v) => v.classList.remove("focus"));
+}
+
+// ---------------------------------------------------------------------------------------------- server
+function setStatus(s, text) { const st = $("status"); st.dataset.state = s; st.textContent = text; }
+
+async function request() {
+  const seq = ++state.seq;
+  const controls = readControls();
+  setStatus("loading", "simulating…");
+  const t0 = performance.now();
+  let resp, body;
+  try {
+    resp = await fetch("/api/simulate", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(controls) });
+    body = await resp.json();
+  } catch (e) {
+    if (seq === state.seq) setStatus("error", `no answer from the sandbox server (${e}); is it still running?`);
+    return;
+  }
+  if (seq !== state.seq) return; // a newer change is on its way
+  if (!resp.ok) { setStatus("error", `cannot simulate: ${body.error}`); return; }
+  const ms = performance.now() - t0;
+  state.data = body;
+  state.lastLatency = { ms, cached: body.cached, server_s: body.server_s };
+  const c = body.cohort;
+  const how = body.cached ? "from the cache" :
+    `simulated live (${c.n_subjects} people × ${c.n_scans} scans × ${body.conditions.length} groups = ${c.n_items} scans of ` +
+    `${c.scan_duration_s / 60} min: ${body.timing.simulate_s.toFixed(2)} s, claims ${body.timing.claims_s.toFixed(2)} s)`;
+  setStatus("ready", `updated in ${(ms / 1000).toFixed(2)} s, ${how}`);
+  render();
+}
+
+// ---------------------------------------------------------------------------------------------- rendering
+function render() {
+  const d = state.data;
+  if (!d) return;
+  state.renders += 1;
+  const ti = state.timeIndex;
+  const delta = $("ctl-delta").checked;
+  drawBrain(d, ti, delta);
+  drawMetrics(d, ti);
+  drawSlow(d, ti);
+  drawFC(d, ti, delta);
+  drawClaims(d);
+  document.body.dataset.renders = state.renders;
+}
+
+function matrix(d, cond, ti) { return d.fc[cond][ti]; }
+
+function fcFor(d, cond, ti, delta) {
+  const m = matrix(d, cond, ti);
+  if (!delta) return m;
+  const b = matrix(d, cond, 0);
+  return m.map((row, i) => row.map((v, j) => v - b[i][j]));
+}
+
+// Brain outlines in MNI millimetres (hand-drawn approximations for orientation only).
+const SAGITTAL = [[70, 5], [66, 32], [52, 55], [30, 70], [4, 77], [-22, 75], [-46, 66], [-66, 52], [-82, 34], [-96, 14],
+  [-104, -4], [-100, -20], [-88, -34], [-74, -48], [-56, -58], [-40, -56], [-30, -44], [-12, -34], [10, -40],
+  [28, -42], [40, -32], [46, -22], [58, -20], [68, -12]];
+function axialOutline() {
+  const pts = [];
+  for (let k = 0; k < 48; k++) {
+    const a = (2 * Math.PI * k) / 48;
+    const y = -17 + 88 * Math.cos(a);
+    const w = 68 * (y > 30 ? 1 - 0.35 * ((y - 30) / 42) ** 2 : 1);
+    pts.push([w * Math.sin(a), y]);
+  }
+  return pts;
+}
+function pathOf(pts, f) { return "M" + pts.map((p) => f(p).map((v) => v.toFixed(1)).join(",")).join("L") + "Z"; }
+
+function drawBrain(d, ti, delta) {
+  const box = $("brain"); box.textContent = "";
+  const treated = d.treated;
+  const m = fcFor(d, treated, ti, delta);
+  const R = d.regions, n = R.names.length;
+  const edges = [];
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) edges.push([i, j, m[i][j]]);
+  edges.sort((a, b) => Math.abs(b[2]) - Math.abs(a[2]));
+  const shown = edges.slice(0, 40).filter((e) => Math.abs(e[2]) >= (delta ? 0.02 : 0.1));
+  const vmax = delta ? 0.3 : 0.6;
+  $("brain-cond").textContent = d.conditions.find((c) => c.name === treated).label;
+  const views = [
+    { title: "sagittal (side view, front →)", xs: R.y, ys: R.z, xr: [-110, 75], yr: [-65, 85], outline: pathOf(SAGITTAL, (p) => p) },
+    { title: "axial (from above, front ↑, left ←)", xs: R.x, ys: R.y, xr: [-75, 75], yr: [-110, 78], outline: pathOf(axialOutline(), (p) => p) },
+  ];
+  const S = 1.55;
+  for (const v of views) {
+    const W = (v.xr[1] - v.xr[0]) * S, H = (v.yr[1] - v.yr[0]) * S;
+    const svg = el("svg", { width: W, height: H + 18, class: "brainview", "data-view": v.title.split(" ")[0] }, box);
+    el("text", { x: 4, y: 12, class: "title" }, svg, v.title);
+    const X = (x) => (x - v.xr[0]) * S, Y = (y) => 18 + (v.yr[1] - y) * S;
+    const outline = v.outline.replace(/(-?[\d.]+),(-?[\d.]+)/g, (_, a, b) => `${X(+a).toFixed(1)},${Y(+b).toFixed(1)}`);
+    el("path", { d: outline, fill: "#f3f0ec", stroke: "#9e9e9e", "stroke-width": 1.5 }, svg);
+    for (const [i, j, val] of shown.slice().reverse()) {
+      el("line", { x1: X(v.xs[i]), y1: Y(v.ys[i]), x2: X(v.xs[j]), y2: Y(v.ys[j]), stroke: diverging(val, vmax),
+        "stroke-width": 1 + 4 * Math.min(1, Math.abs(val) / vmax), "stroke-opacity": 0.85 }, svg)
+        .appendChild(el("title", {}, null, `${R.names[i]} – ${R.names[j]}: ${delta ? "Δ" : ""}r = ${val.toFixed(3)}`));
+    }
+    for (let i = 0; i < n; i++) {
+      const c = el("circle", { cx: X(v.xs[i]), cy: Y(v.ys[i]), r: 5, fill: NET_COLORS[R.network[i]] || "#888",
+        stroke: "#333", "stroke-width": 0.7 }, svg);
+      el("title", {}, c, `${R.names[i]} (${R.network[i]})`);
+      el("text", { x: X(v.xs[i]) + 6, y: Y(v.ys[i]) - 4, class: "small" }, svg, R.names[i]);
+    }
+  }
+  const legend = el("svg", { width: 200, height: 60 }, box);
+  el("text", { x: 4, y: 14 }, legend, delta ? "change in FC since baseline" : "FC (Pearson r)");
+  for (let k = 0; k <= 20; k++) {
+    el("rect", { x: 4 + k * 8, y: 20, width: 8, height: 10, fill: diverging(-vmax + (2 * vmax * k) / 20, vmax) }, legend);
+  }
+  el("text", { x: 4, y: 44, class: "small" }, legend, `−${vmax}`);
+  el("text", { x: 80, y: 44, class: "small" }, legend, "0");
+  el("text", { x: 150, y: 44, class: "small" }, legend, `+${vmax}`);
+  el("text", { x: 4, y: 56, class: "small" }, legend, `${shown.length} strongest links shown`);
+}
+
+function axisTicks(tmin, tmax) {
+  return [-24, 1, 24, 48, 168, 336, 504, 672].filter((t) => t >= tmin && t <= tmax);
+}
+
+function timePanel(parent, { title, W, H, series, ylab, d, ti, yr }) {
+  const m = { l: 44, r: 8, t: 18, b: 30 };
+  const svg = el("svg", { width: W, height: H, class: "panel" }, parent);
+  const times = d.times_h;
+  const x0 = tx(times[0]), x1 = tx(times[times.length - 1]);
+  let lo = yr ? yr[0] : Infinity, hi = yr ? yr[1] : -Infinity;
+  if (!yr) {
+    for (const s of series) s.y.forEach((v, k) => {
+      if (v === null) return;
+      const e = s.band ? s.band[k] || 0 : 0;
+      lo = Math.min(lo, v - e); hi = Math.max(hi, v + e);
+    });
+    const pad = 0.08 * (hi - lo || 1); lo -= pad; hi += pad;
+  }
+  const X = (t) => m.l + ((tx(t) - x0) / (x1 - x0)) * (W - m.l - m.r);
+  const Y = (v) => m.t + (1 - (v - lo) / (hi - lo)) * (H - m.t - m.b);
+  el("text", { x: 4, y: 12, class: "title" }, svg, title);
+  el("line", { x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b, stroke: "#999" }, svg);
+  el("line", { x1: m.l, x2: m.l, y1: m.t, y2: H - m.b, stroke: "#999" }, svg);
+  for (const v of [lo + 0.08 * (hi - lo) / 1.16, (lo + hi) / 2, hi - 0.08 * (hi - lo) / 1.16]) {
+    el("text", { x: m.l - 3, y: Y(v) + 3, "text-anchor": "end", class: "small" }, svg, v.toFixed(2));
+  }
+  if (lo < 0 && hi > 0) el("line", { x1: m.l, x2: W - m.r, y1: Y(0), y2: Y(0), stroke: "#ccc", "stroke-dasharray": "2,2" }, svg);
+  for (const t of axisTicks(times[0], times[times.length - 1])) {
+    el("line", { x1: X(t), x2: X(t), y1: H - m.b, y2: H - m.b + 3, stroke: "#999" }, svg);
+    el("text", { x: X(t), y: H - m.b + 13, "text-anchor": "middle", class: "small" }, svg, shortTime(t));
+  }
+  el("text", { x: W - m.r, y: H - 3, "text-anchor": "end", class: "small" }, svg, ylab || "");
+  const ev = d.events;
+  for (const t of ev.infusion_h.concat(ev.tms_h)) {
+    el("line", { x1: X(t), x2: X(t), y1: H - m.b - 8, y2: H - m.b, stroke: "#616161", "stroke-width": 2 }, svg);
+  }
+  const tsel = times[ti];
+  el("line", { x1: X(tsel), x2: X(tsel), y1: m.t, y2: H - m.b, stroke: "#ff8f00", "stroke-dasharray": "4,3",
+    class: "time-marker" }, svg);
+  for (const s of series) {
+    const xs = s.x || times;
+    if (s.band) {
+      const up = [], dn = [];
+      xs.forEach((t, k) => { if (s.y[k] !== null) { up.push([X(t), Y(s.y[k] + (s.band[k] || 0))]); dn.push([X(t), Y(s.y[k] - (s.band[k] || 0))]); } });
+      const pts = up.concat(dn.reverse());
+      el("path", { d: "M" + pts.map((p) => p.map((v) => v.toFixed(1)).join(",")).join("L") + "Z", fill: s.color, "fill-opacity": 0.15, stroke: "none" }, svg);
+    }
+    const pts = [];
+    xs.forEach((t, k) => { if (s.y[k] !== null) pts.push(`${X(t).toFixed(1)},${Y(s.y[k]).toFixed(1)}`); });
+    el("path", { d: "M" + pts.join("L"), fill: "none", stroke: s.color, "stroke-width": s.width || 1.5,
+      "stroke-dasharray": s.dash || "", class: "series", "data-name": s.name }, svg);
+    if (s.dots) xs.forEach((t, k) => { if (s.y[k] !== null) el("circle", { cx: X(t), cy: Y(s.y[k]), r: 2.2, fill: s.color }, svg); });
+  }
+  return svg;
+}
+
+function drawMetrics(d, ti) {
+  const box = $("metrics"); box.textContent = "";
+  const wrap = html("div", { class: "panels" }, box);
+  const roles = Object.fromEntries(d.conditions.map((c) => [c.name, c.role]));
+  for (const mname of d.metrics.names) {
+    const series = [];
+    for (const c of d.conditions) {
+      const role = roles[c.name];
+      if (role === "reference" && c.name !== "healthy") continue;
+      series.push({ name: c.name, y: d.metrics.mean[mname][c.name], band: role === "treated" ? d.metrics.sem[mname][c.name] : null,
+        color: role === "treated" ? "#d62728" : role === "control" ? "#757575" : "#90caf9",
+        width: role === "treated" ? 2.2 : 1.4, dash: role === "reference" ? "3,3" : "", dots: true });
+    }
+    series.sort((a, b) => (a.color === "#d62728") - (b.color === "#d62728"));
+    timePanel(wrap, { title: d.metrics.labels[mname], W: 300, H: 165, series, ylab: "", d, ti });
+  }
+  const leg = html("p", { class: "note" }, box);
+  const shownConds = d.conditions.filter((c) => c.role !== "reference" || c.name === "healthy");
+  leg.textContent = "mean Pearson r · " + shownConds.map((c) => `${c.role === "treated" ? "red" : c.role === "control" ? "grey" : "light blue dashed"}: ${c.label}`).join(" · ");
+}
+
+function drawSlow(d, ti) {
+  const box = $("slow"); box.textContent = "";
+  const s = d.slow, tr = d.treated;
+  if (!s.nmda_block) return;
+  const pl = s.plasma_ng_per_ml[tr];
+  const pmax = Math.max(...pl.filter((v) => v !== null), 1e-9);
+  const series = [
+    { name: "plasma", x: s.time_h, y: pl.map((v) => (v === null ? null : v / pmax)), color: "#1565c0" },
+    { name: "nmda_block", x: s.time_h, y: s.nmda_block[tr], color: "#6a1b9a", width: 2 },
+    { name: "plasticity", x: s.time_h, y: s.plasticity[tr], color: "#2e7d32", width: 2 },
+  ];
+  if (s.tms_state) series.push({ name: "tms_state", x: s.time_h, y: s.tms_state[tr], color: "#ef6c00", width: 2 });
+  timePanel(box, { title: `The drug in the treated group (cohort mean)`, W: 610, H: 190, series, ylab: "0–1", d, ti, yr: [-0.03, 1.05] });
+  const leg = html("p", { class: "note" }, box);
+  leg.textContent = `blue: plasma ketamine (÷ its peak, ${pmax.toFixed(0)} ng/mL) · purple: NMDA receptor block (0–1) · ` +
+    `green: plasticity state (synaptic change, 0–1) · orange: TMS state. Scans: dots on the panels above.`;
+}
+
+function drawFC(d, ti, delta) {
+  const box = $("fc"); box.textContent = "";
+  const tr = d.treated, co = d.control;
+  const A = fcFor(d, tr, ti, delta), B = fcFor(d, co, ti, delta);
+  const D = A.map((row, i) => row.map((v, j) => v - B[i][j]));
+  const lab = (c) => d.conditions.find((x) => x.name === c).label;
+  const pre = delta ? "change since baseline: " : "";
+  const mats = [[`${pre}${lab(tr)}`, A, delta ? 0.3 : 0.6]];
+  if (co !== tr) mats.push([`${pre}${lab(co)}`, B, delta ? 0.3 : 0.6], [`difference (${lab(tr)} − ${lab(co)})`, D, 0.3]);
+  for (const [title, M, vmax] of mats) drawMatrix(box, title, M, vmax, d);
+}
+
+function drawMatrix(box, title, M, vmax, d) {
+  const n = M.length, cell = 12, off = 46;
+  const wrap = html("div", { class: "fcwrap" }, box);
+  html("div", {}, wrap, title);
+  const cv = html("canvas", { width: off + n * cell + 4, height: off + n * cell + 30, class: "fcmatrix" }, wrap);
+  const g = cv.getContext("2d");
+  g.fillStyle = "#fff"; g.fillRect(0, 0, cv.width, cv.height);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+    g.fillStyle = i === j ? "#e0e0e0" : diverging(M[i][j], vmax);
+    g.fillRect(off + j * cell, off + i * cell, cell, cell);
+  }
+  g.strokeStyle = "#333"; g.lineWidth = 1.2; g.font = "10px system-ui, sans-serif";
+  for (const b of d.networks) {
+    g.strokeRect(off + b.start * cell, off + b.start * cell, (b.end - b.start) * cell, (b.end - b.start) * cell);
+    g.fillStyle = b.color;
+    g.fillRect(off - 6, off + b.start * cell, 4, (b.end - b.start) * cell);
+    g.fillRect(off + b.start * cell, off - 6, (b.end - b.start) * cell, 4);
+    g.fillStyle = "#333";
+    g.save(); g.translate(off - 9, off + ((b.start + b.end) / 2) * cell); g.rotate(-Math.PI / 2);
+    g.textAlign = "center"; g.fillText(b.name, 0, 0); g.restore();
+    g.textAlign = "center"; g.fillText(b.name, off + ((b.start + b.end) / 2) * cell, off - 10);
+  }
+  for (let k = 0; k <= 20; k++) { g.fillStyle = diverging(-vmax + (2 * vmax * k) / 20, vmax); g.fillRect(off + k * 8, off + n * cell + 8, 8, 8); }
+  g.fillStyle = "#333"; g.textAlign = "left";
+  g.fillText(`−${vmax}`, off, off + n * cell + 27); g.fillText(`+${vmax}`, off + 150, off + n * cell + 27);
+  cv.addEventListener("mousemove", (e) => {
+    const r = cv.getBoundingClientRect();
+    const j = Math.floor((e.clientX - r.left - off) / cell), i = Math.floor((e.clientY - r.top - off) / cell);
+    const tip = $("tooltip");
+    if (i >= 0 && j >= 0 && i < n && j < n) {
+      tip.hidden = false; tip.style.left = `${e.clientX + 12}px`; tip.style.top = `${e.clientY + 12}px`;
+      tip.textContent = `${d.regions.names[i]} – ${d.regions.names[j]}: ${M[i][j].toFixed(3)}`;
+    } else tip.hidden = true;
+  });
+  cv.addEventListener("mouseleave", () => { $("tooltip").hidden = true; });
+}
+
+function fmtEffect(r) {
+  if (r.effect === null) return "—";
+  const f = (v) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(3);
+  return `${f(r.effect)} (${f(r.low)} to ${f(r.high)})`;
+}
+const vclass = (v) => "v-" + v.replace(/ /g, "-");
+
+function drawClaims(d) {
+  const box = $("claims"); box.textContent = "";
+  const rows = Object.fromEntries(d.claims.rows.map((r) => [r.id, r]));
+  html("h3", {}, box, "Claims that contradict each other");
+  for (const p of d.claims.contradictions) {
+    const div = html("div", { class: "pair" }, box);
+    html("h4", {}, div, p.about);
+    p.ids.forEach((id, k) => {
+      const r = rows[id];
+      const line = html("div", {}, div);
+      html("b", {}, line, `${id}: `);
+      line.appendChild(document.createTextNode(`${r.claim} — `));
+      html("span", { class: vclass(r.verdict) }, line, r.verdict);
+      const w = p.holds_in[k];
+      line.appendChild(document.createTextNode(w.length ? `; the model supports it in: ${w.join(", ")}` : "; supported in no time window here"));
+    });
+  }
+  const all = $("ctl-show-all-claims").checked;
+  const list = d.claims.rows.filter((r) => all || (r.verdict !== "not evaluated" && r.verdict !== "not testable in this model"));
+  html("h3", {}, box, `All claims (${list.length} of ${d.claims.rows.length} shown)`);
+  const t = html("table", { class: "claims" }, box);
+  const head = html("tr", {}, t);
+  for (const h of ["id", "claim", "read-out and contrast", "window", "expected", "effect (95 % CI)", "simulation", "literature"]) html("th", {}, head, h);
+  for (const r of list) {
+    const tr = html("tr", { "data-claim": r.id }, t);
+    html("td", {}, tr, r.id);
+    html("td", {}, tr, r.claim);
+    html("td", {}, tr, r.testable ? `${r.readout}; ${r.contrast}` : "");
+    html("td", {}, tr, r.window);
+    html("td", {}, tr, r.expected);
+    html("td", {}, tr, fmtEffect(r));
+    html("td", { class: vclass(r.verdict), title: r.reason }, tr, r.verdict);
+    html("td", {}, tr, r.literature);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- start
+async function start() {
+  try {
+    const resp = await fetch("/api/controls");
+    state.spec = await resp.json();
+  } catch (e) {
+    setStatus("error", `cannot reach the sandbox server: ${e}`);
+    return;
+  }
+  setupControls(state.spec);
+  await request();
+}
+
+document.addEventListener("DOMContentLoaded", start);

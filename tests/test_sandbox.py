@@ -1,0 +1,151 @@
+"""The sandbox's API without a browser: controls, JSON shapes, the cache, HTTP errors, offline page."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from sim.claims import load_registry
+from sim.sandbox import server as sb
+
+SMALL = {"n_subjects": 3}
+
+
+@pytest.fixture(scope="module")
+def http():
+    httpd = sb.make_server(0, quiet=True)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _post(url, body: bytes):
+    req = urllib.request.Request(url + "/api/simulate", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_defaults_and_ranges_come_from_param_specs():
+    from sim.models import MODELS
+
+    c = sb.parse_controls({})
+    assert c == sb.DEFAULT_CONTROLS
+    specs = {s.name: s for s in MODELS["hopf"].PARAMS}
+    assert c.coupling == specs["global_coupling"].default and c.noise == specs["sigma"].default
+    spec = sb.controls_spec()
+    assert spec["coupling"]["default"] == specs["global_coupling"].default
+    g = specs["global_coupling"]
+    assert g.lo <= spec["coupling"]["min"] < spec["coupling"]["max"] <= g.hi
+    assert specs["sigma"].lo < spec["noise"]["min"] < spec["noise"]["max"] <= specs["sigma"].hi
+    assert set(spec["treatments"]) == set(sb.TREATMENTS) and set(spec["phenotypes"]) == set(sb.PHENOTYPES)
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"phenotype": "sad"}, ["phenotype", "healthy", "depressed_hypo"]),
+    ({"treatment": "lsd"}, ["treatment", "ketamine_single"]),
+    ({"dose_mg_per_kg": 9}, ["dose_mg_per_kg", "out of range"]),
+    ({"coupling": "strong"}, ["coupling", "number"]),
+    ({"noise": 0}, ["noise", "out of range"]),
+    ({"n_subjects": 2.5}, ["n_subjects", "whole number"]),
+    ({"plasticity": "yes"}, ["plasticity", "true or false"]),
+    ({"colour": "red"}, ["unknown control 'colour'", "phenotype"]),
+])
+def test_bad_controls_raise_clear_errors(bad, words):
+    with pytest.raises(sb.ControlError) as e:
+        sb.parse_controls(bad)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_condition_plan_uses_registry_names():
+    conds, treated, control = sb.condition_plan(sb.parse_controls({"treatment": "ketamine_repeated"}))
+    assert (treated, control) == ("depressed_ketamine_repeated", "depressed_placebo")
+    assert set(conds) == {"depressed", "healthy", "depressed_ketamine_repeated", "depressed_placebo"}
+    conds, treated, control = sb.condition_plan(sb.parse_controls({"phenotype": "healthy", "treatment": "tms"}))
+    assert (treated, control) == ("healthy_tms", "healthy") and set(conds) == {"healthy", "healthy_tms"}
+    # the dose does not change a placebo run: one cache entry
+    assert sb.parse_controls({"treatment": "placebo", "dose_mg_per_kg": 1.0}) == sb.parse_controls(
+        {"treatment": "placebo"})
+
+
+def test_simulate_shapes_and_cache():
+    sb.CACHE.clear()
+    out = sb.simulate(SMALL)
+    assert out["cached"] is False
+    nt, n = len(sb.LIVE_SCANS_H), 21
+    assert out["times_h"] == pytest.approx(list(sb.LIVE_SCANS_H))
+    names = [c["name"] for c in out["conditions"]]
+    assert out["treated"] == "depressed_ketamine" and out["control"] == "depressed_placebo"
+    assert set(names) == {"healthy", "depressed", "depressed_ketamine", "depressed_placebo"}
+    for k in names:
+        fc = out["fc"][k]
+        assert len(fc) == nt and all(len(m) == n and all(len(r) == n for r in m) for m in fc)
+        assert fc[0][0][0] == pytest.approx(1.0)
+    for m in out["metrics"]["names"]:
+        assert all(len(out["metrics"]["mean"][m][k]) == nt for k in names)
+    assert "fc_dmn_tpn" in out["metrics"]["names"]
+    r = out["regions"]
+    assert len(r["names"]) == n and len(r["x"]) == len(r["y"]) == len(r["z"]) == n
+    # regions grouped by network, in the blocks the matrices draw
+    assert [b["name"] for b in out["networks"]] == ["DMN", "SN", "TPN", "LIMBIC"]
+    assert all(r["network"][i] == b["name"] for b in out["networks"] for i in range(b["start"], b["end"]))
+    assert out["events"]["infusion_h"] == [0.0] and out["events"]["dose_mg_per_kg"] == [0.5]
+    assert len(out["slow"]["nmda_block"]["depressed_ketamine"]) == len(out["slow"]["time_h"])
+    reg = load_registry(None)
+    assert [row["id"] for row in out["claims"]["rows"]] == [c.id for c in reg.claims]
+    assert len(out["claims"]["contradictions"]) == len(reg.contradictions)
+    assert any(row["verdict"] not in ("not evaluated", "not testable in this model") for row in out["claims"]["rows"])
+    assert out["cohort"]["n_subjects"] == 3
+    # the same controls again come from the cache, fast
+    t0 = time.perf_counter()
+    again = sb.simulate(SMALL)
+    assert time.perf_counter() - t0 < 0.5
+    assert again["cached"] is True and again["fc"] == out["fc"]
+
+
+def test_mechanism_switch_changes_the_acute_result():
+    on = sb.simulate({**SMALL, "treatment": "ketamine_single"})
+    off = sb.simulate({**SMALL, "treatment": "ketamine_single", "disinhibition": False})
+    i = sb.LIVE_SCANS_H.index(0.33)
+    assert max(on["slow"]["nmda_block"]["depressed_ketamine"]) > 0.1
+    assert on["fc"]["depressed_ketamine"][i] != off["fc"]["depressed_ketamine"][i]
+
+
+def test_http_api(http):
+    with urllib.request.urlopen(http + "/api/controls", timeout=10) as r:
+        spec = json.loads(r.read())
+    assert len(spec["lessons"]) >= 4 and spec["times_h"] == list(sb.LIVE_SCANS_H)
+    for lesson in spec["lessons"]:  # every lesson's settings are valid and its time point is a live scan
+        sb.parse_controls(lesson["controls"])
+        assert lesson["time_h"] in sb.LIVE_SCANS_H
+    status, body = _post(http, json.dumps({**SMALL, "phenotype": "sad"}).encode())
+    assert status == 400 and "phenotype" in body["error"] and "depressed_hyper" in body["error"]
+    status, body = _post(http, b"{not json")
+    assert status == 400 and "not valid JSON" in body["error"]
+    status, body = _post(http, json.dumps({**SMALL, "time_h": 24}).encode())
+    assert status == 200 and body["cohort"]["n_subjects"] == 3 and isinstance(body["cached"], bool)
+    with urllib.request.urlopen(http + "/", timeout=10) as r:
+        page = r.read().decode()
+        assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+    assert "/static/app.js" in page
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(http + "/static/../server.py", timeout=10)
+    assert e.value.code == 404
+
+
+def test_static_assets_are_offline():
+    for f in sb.STATIC_DIR.iterdir():
+        text = f.read_text()
+        urls = set(re.findall(r"https?://[^\s\"'`)]+", text)) - {"http://www.w3.org/2000/svg"}
+        assert not urls, f"{f.name} refers to the internet: {urls}"
