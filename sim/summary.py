@@ -8,7 +8,8 @@ so an effect is the per-subject difference of changes from each subject's own ba
 from __future__ import annotations
 
 import numpy as np
-import scipy.stats
+
+from sim.stats import t_interval
 
 KEY = {"fc_within_dmn": "within-DMN FC", "fc_dmn_tpn": "DMN-TPN FC", "fc_sgacc_dmn": "sgACC-DMN FC",
        "fc_pcc_mpfc": "PCC-mPFC FC"}
@@ -35,13 +36,9 @@ def time_label(t: float) -> str:
 
 
 def mean_ci(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and t-based CI across subjects (axis 0)."""
-    x = np.asarray(x, float)
-    m = x.mean()
-    if len(x) < 2:
-        return m, np.nan, np.nan
-    h = scipy.stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
-    return m, m - h, m + h
+    """Mean and t-based CI across subjects (see :func:`sim.stats.t_interval`)."""
+    m, lo, hi, _ = t_interval(x, level)
+    return m, lo, hi
 
 
 def change_from_baseline(ds, metric: str, condition: str, time_h: float) -> np.ndarray:

@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
 
 from sim.claims.registry import Claim, Readout, Registry, Window
+from sim.stats import t_interval  # noqa: F401  (re-exported for ablation and tests)
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -58,20 +58,6 @@ class Result:
         if not np.isfinite(self.effect):
             return "—"
         return f"{self.effect:+.{digits}f} ({self.low:+.{digits}f} to {self.high:+.{digits}f})"
-
-
-def t_interval(x, level: float = 0.95) -> tuple[float, float, float, int]:
-    """Mean and two-sided t confidence interval across subjects (NaN ignored): mean ± t·SD/√n."""
-    x = np.asarray(x, dtype=float).reshape(-1)
-    x = x[np.isfinite(x)]
-    n = x.size
-    if n == 0:
-        return np.nan, np.nan, np.nan, 0
-    m = float(x.mean())
-    if n < 2:
-        return m, np.nan, np.nan, n
-    h = float(scipy.stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n))
-    return m, m - h, m + h, n
 
 
 def classify(mean: float, low: float, high: float, expected: str, min_effect: float = 0.0) -> tuple[str, str]:

@@ -5,12 +5,9 @@ Nothing here draws a whole figure; :mod:`sim.plots.figures` does.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
 
 import numpy as np
-import scipy.stats
 
 #: Networks in display order (any other network names found in the data follow, alphabetically).
 NETWORK_ORDER = ("DMN", "SN", "TPN", "LIMBIC")
@@ -35,38 +32,13 @@ _FALLBACK_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#393b79", "#637
 #: label a scan as "during infusion"; a dataset attribute ``infusion_duration_h`` overrides it.
 INFUSION_DURATION_H = 40.0 / 60.0
 
-CI_LEVEL = 0.95
+from sim.stats import CI_LEVEL, MeanCI, mean_ci  # noqa: E402,F401  (re-exported)
+
 CI_NOTE = ("Lines: cohort mean; bands / error bars: 95% confidence interval of the cohort mean, "
            "t-based across subjects (mean ± t(0.975, n−1)·SD/√n, n = subjects with data).")
 
 
 # ----------------------------------------------------------------------------------------------- statistics
-class MeanCI(NamedTuple):
-    """Cohort mean with a two-sided t confidence interval (NaN where fewer than 2 subjects have data)."""
-
-    mean: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-    n: np.ndarray
-
-
-def mean_ci(values, axis: int = 0, level: float = CI_LEVEL) -> MeanCI:
-    """Mean and t-based confidence interval along ``axis``, ignoring NaN.
-
-    ``mean ± t_{(1+level)/2, n-1} · SD / sqrt(n)`` with the sample SD (ddof=1) and ``n`` the number of finite
-    values; the same as ``scipy.stats.t.interval(level, n-1, loc=mean, scale=sem)``.
-    """
-    x = np.asarray(values, dtype=float)
-    n = np.isfinite(x).sum(axis=axis)
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(x, axis=axis)
-        sd = np.nanstd(x, axis=axis, ddof=1)
-        tq = scipy.stats.t.ppf(0.5 + level / 2.0, np.maximum(n - 1, 1))
-        half = np.where(n >= 2, tq * sd / np.sqrt(np.maximum(n, 1)), np.nan)
-    return MeanCI(mean, mean - half, mean + half, n)
-
-
 # ----------------------------------------------------------------------------------------------- colours
 def condition_colors(conditions: Iterable[str]) -> dict[str, str]:
     """A stable colour for each condition name."""
