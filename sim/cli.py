@@ -31,6 +31,20 @@ def _progress_bar(enabled: bool, total: int, desc: str):
 KINDS = ("cohort", "timeline", "claims")
 
 
+#: rough end-to-end item-steps per second on 2 cores (README, "Speed"); only for the long-run warning
+ROUGH_ITEM_STEPS_PER_S = {"hopf": 40e6 / 21, "kuramoto": 25e6 / 21, "wilson_cowan": 6e6 / 21}
+
+
+def _warn_if_long(world, item_steps: int) -> None:
+    """One line on stderr when a run will clearly take more than ~10 minutes (e.g. wilson_cowan at dt 1 ms
+    on the full default experiment), with the knobs that shorten it."""
+    rate = ROUGH_ITEM_STEPS_PER_S.get(world.model.NAME)
+    if rate and item_steps / rate > 600:
+        print(f"dmnsim: note: this run is ~{item_steps / rate / 60:.0f} min on 2 cores ({world.model.NAME}, "
+              f"{item_steps:.2g} item-steps); for a quick look use experiment=cohort, fewer subjects "
+              f"(cohort.n_subjects) or scans (experiment.scans_h), or a shorter scan.duration_s", file=sys.stderr)
+
+
 def run(cfg: DictConfig, run_dir: Path) -> Path:
     """Simulate the configured experiment and write its outputs into ``run_dir``; returns it."""
     import threading
@@ -52,6 +66,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         def set_total(n):
             bar.total = n
             bar.refresh()
+            _warn_if_long(world, n)
 
         if kind == "cohort":
             from sim.simulate import simulate_cohort
