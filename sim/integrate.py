@@ -130,6 +130,7 @@ def _run_chunk(model, p, seeds, settings: Settings, sink, progress) -> None:
     ctx = model.make_context(p, z, settings.dt_s) if hasattr(model, "make_context") else None
     drift = model.drift if ctx is None else (lambda state, params: model.drift(state, params, ctx))
     fused = heun and ctx is None and hasattr(model, "heun_block")
+    post_step = getattr(model, "post_step", None)  # e.g. wrapping phases into [0, 2 pi)
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, total, block):
             nb = min(block, total - start)
@@ -148,6 +149,8 @@ def _run_chunk(model, p, seeds, settings: Settings, sink, progress) -> None:
                         z = z + (dt * np.float32(0.5)) * (f0 + f1) + dw
                     else:
                         z = z + dt * f0 + dw
+                    if post_step is not None:
+                        post_step(z)
                     if ctx is not None:
                         model.update_context(ctx, z)
                     obs[k] = model.observable(z)

@@ -107,3 +107,17 @@ def test_check_dt():
     p = pair([0.3, 0.4], 0.1)
     assert km.check_dt(0.1, p) is None
     assert km.check_dt(5.0, p) is not None
+
+
+def test_phases_stay_wrapped_and_dynamics_unchanged():
+    """post_step keeps theta in [0, 2 pi) without changing sin/cos of the trajectory."""
+    p = pair(np.array([0.3, 0.35]), k=0.02, sigma=0.0)
+    z = np.array([[[0.1], [6.2]]], np.float32)
+    zu = z.copy()
+    for _ in range(5000):
+        z = z + np.float32(0.1) * km.drift(z, p)
+        km.post_step(z)
+        zu = zu + np.float32(0.1) * km.drift(zu, p)
+    assert (z >= 0).all() and (z < 2 * np.pi).all()
+    assert np.abs(zu).max() > 100  # the unwrapped phases did grow
+    np.testing.assert_allclose(np.cos(z), np.cos(zu), atol=2e-3)  # float32 unwrapped loses ~1e-4 rad / 100 rad
