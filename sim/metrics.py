@@ -11,8 +11,8 @@ Phases for synchrony come from complex demodulation (Bloomfield 2000, *Fourier a
 series*, ch. 7): the signal is shifted by :math:`e^{-i\omega_0 t}` and low-pass filtered
 (Butterworth, ``scipy.signal.sosfilt`` with carried state), which is a causal, streaming version of
 the band-passed analytic signal used for BOLD phase synchrony (0.04-0.07 Hz, Glerean et al. 2012
-Brain Connect 2:91; Deco et al. 2017). Band-limited signals have zero mean, which also makes the
-DMN-dominance comparison independent of each model's baseline.
+Brain Connect 2:91; Deco et al. 2017). The same demodulated signal gives each network's activity
+envelope for the DMN-dominance dwell fraction, independent of each model's baseline level.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ METRIC_TABLE: dict[str, tuple[str, str]] = {
     "synchrony": ("time mean of the Kuramoto order parameter R(t) = |mean_j exp(i phi_j(t))| of the "
                   "0.04-0.07 Hz BOLD phases", "1 (0..1)"),
     "metastability": ("standard deviation over time of R(t) (Deco et al. 2017 Sci Rep 7:3095)", "1"),
-    "dmn_dwell_fraction": ("share of TR samples in which the mean band-limited DMN signal exceeds the "
-                           "mean band-limited TPN signal", "1 (0..1)"),
+    "dmn_dwell_fraction": ("share of TR samples in which the DMN's activity exceeds the TPN's; activity = "
+                           "envelope (amplitude) of the network-mean 0.04-0.07 Hz signal", "1 (0..1)"),
 }
 
 #: per-region variables in the results (dims item x region)
@@ -89,7 +89,7 @@ class OnlineStats:
         lp, self.zi = scipy.signal.sosfilt(self.sos, y * shift, axis=0, zi=self.zi)
         if not record.any():
             return
-        y, lp, shift = y[record], lp[record], shift[record]
+        y, lp = y[record], lp[record]
         self.n += len(y)
         self.s1 += y.sum(0)
         yt = y.transpose(1, 0, 2)
@@ -98,10 +98,11 @@ class OnlineStats:
         r = np.abs(ph.mean(-1))  # (T, B)
         self.r1 += r.sum(0)
         self.r2 += (r * r).sum(0)
-        band = (2 * lp / shift).real  # band-limited signal
-        da = band[..., self.dom_a].mean(-1)
-        db = band[..., self.dom_b].mean(-1)
-        self.dwell += (da > db).sum(0)
+        # network activity = envelope of the network-mean band-limited signal (|mean of analytic signals|):
+        # large when the network's regions fluctuate together and strongly
+        env_a = np.abs(lp[..., self.dom_a].mean(-1))
+        env_b = np.abs(lp[..., self.dom_b].mean(-1))
+        self.dwell += (env_a > env_b).sum(0)
 
     def result(self) -> dict:
         n = max(self.n, 1)

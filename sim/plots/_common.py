@@ -72,7 +72,7 @@ _SPECIAL = {
     "gbc_mean": ("Global brain connectivity (each region's mean FC with all others, averaged)", "Pearson r"),
     "synchrony": ("Phase synchrony (time-mean Kuramoto order parameter R, 0.04–0.07 Hz)", "R (0–1)"),
     "metastability": ("Metastability (SD over time of the Kuramoto order parameter R)", "SD of R"),
-    "dmn_dwell_fraction": ("DMN dominance (share of time the DMN signal exceeds the TPN signal)",
+    "dmn_dwell_fraction": ("DMN dominance (share of time the DMN activity envelope exceeds the TPN's)",
                            "fraction of scan (0–1)"),
 }
 
