@@ -101,8 +101,11 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         from sim.claims import write_claims_outputs
 
         extra.append(claims_run.write if kind == "claims" else lambda d: write_claims_outputs(ds, cfg, d))
+    n_items = int(np.prod([ds.sizes[d] for d in ("condition", "subject", "time_h")]))
+    if "dr_value" in ds:  # the dose arm: each dose's baseline scan plus its dose-response scans
+        n_items += ds.sizes["dose_mg_per_kg"] * ds.sizes["subject"] * (ds.sizes["dr_time_h"] + 1)
     prov = provenance(world.seed, time.perf_counter() - t0,
-                      {"n_items": int(np.prod([ds.sizes[d] for d in ("condition", "subject", "time_h")])),
+                      {"n_items": n_items,
                        "model": world.model.NAME, "experiment": str(cfg.experiment.name),
                        "simulation_wall_time_s": round(sim_s, 3)})
     write_run(run_dir, ds, metric_names, OmegaConf.to_yaml(cfg, resolve=True), prov, extra)

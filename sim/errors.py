@@ -33,3 +33,10 @@ def check_range(key: str, value: float, lo: float | None = None, hi: float | Non
         bracket = "(" if lo_open else "["
         raise ConfigError(f"{key}: {v:g} is out of range; allowed: {bracket}{lo_s}, {hi_s}]")
     return v
+
+
+def check_bool(key: str, value: object) -> bool:
+    """Return ``value`` if it is a real boolean; anything else (``'off'``, ``1``, ``'maybe'``) is an error."""
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"{key}: {value!r} is not allowed; allowed: true, false")

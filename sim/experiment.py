@@ -39,7 +39,8 @@ def _concat_specs(specs: list[NetworkSpec]) -> NetworkSpec:
 def _timeline(exp: Mapping) -> tuple[tuple[float, float], np.ndarray]:
     t0 = check_range("experiment.timeline_h[0]", exp["timeline_h"][0], -24 * 365, 0.0)
     t1 = check_range("experiment.timeline_h[1]", exp["timeline_h"][1], 0.0, 24 * 365, lo_open=True)
-    scans = np.array([check_range("experiment.scans_h[]", s, t0, t1) for s in exp["scans_h"]], dtype=float)
+    scans = np.array([check_range(f"experiment.scans_h[{i}]", s, t0, t1) for i, s in enumerate(exp["scans_h"])],
+                     dtype=float)
     if len(scans) == 0 or np.any(np.diff(scans) <= 0):
         raise ConfigError("experiment.scans_h: need at least one scan time, strictly increasing")
     return (t0, t1), scans
@@ -103,9 +104,10 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None):
     dr = exp.get("dose_response")
     dr_items = 0
     if dr:
-        doses = [check_range("experiment.dose_response.doses_mg_per_kg[]", d, 0.0, 10.0) for d in dr["doses_mg_per_kg"]]
-        dr_times = [check_range("experiment.dose_response.times_h[]", t, timeline[0], timeline[1])
-                    for t in dr["times_h"]]
+        doses = [check_range(f"experiment.dose_response.doses_mg_per_kg[{i}]", d, 0.0, 10.0)
+                 for i, d in enumerate(dr["doses_mg_per_kg"])]
+        dr_times = [check_range(f"experiment.dose_response.times_h[{i}]", t, timeline[0], timeline[1])
+                    for i, t in enumerate(dr["times_h"])]
         ph = dr.get("phenotype")
         if ph not in cfg["phenotypes"]:
             raise unknown("experiment.dose_response.phenotype", ph, cfg["phenotypes"].keys())

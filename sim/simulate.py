@@ -16,7 +16,7 @@ import numpy as np
 from sim.atlas import Atlas, atlas_from_config
 from sim.cohort import CohortSettings, Traits, draw_traits, noise_seeds
 from sim.connectome import Connectome, apply_edits, connectome_from_config
-from sim.errors import ConfigError, unknown
+from sim.errors import ConfigError, check_bool, unknown
 from sim.integrate import Settings
 from sim.integrate import simulate as integrate
 from sim.metrics import (
@@ -70,7 +70,8 @@ def build_world(cfg: Mapping) -> World:
                         method=str(mcfg.get("integrator", "heun")), n_threads=int(cfg.get("n_threads", 0)))
     mc = _get(cfg, "metrics")
     ms = MetricSettings(tr_s=float(scan.get("tr_s", 2.0)), band_hz=tuple(mc.get("band_hz", (0.04, 0.07))),
-                        gsr=bool(mc.get("gsr", False)), dominance=tuple(mc.get("dominance", ("DMN", "TPN"))))
+                        gsr=check_bool("metrics.gsr", mc.get("gsr", False)),
+                        dominance=tuple(mc.get("dominance", ("DMN", "TPN"))))
     for net in ms.dominance:
         if net not in atlas.networks:
             raise unknown("metrics.dominance", net, atlas.networks)
@@ -83,7 +84,20 @@ def build_world(cfg: Mapping) -> World:
     seed = cfg.get("seed", 0)
     if seed is None or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed: {seed!r} is not allowed; allowed: an integer >= 0")
-    return World(atlas, base, conn, str(ph.get("name")), model, values, settings, ms, pairs, cohort, seed)
+    world = World(atlas, base, conn, str(ph.get("name")), model, values, settings, ms, pairs, cohort, seed)
+    _check_dt_early(world)
+    return world
+
+
+def _check_dt_early(world: World) -> None:
+    """Reject an unstable model.dt_s before any long work, on the average subject's network (the integrator
+    checks every item again, since drug effects can raise the rates)."""
+    n = world.atlas.n_regions
+    one = NetworkSpec(exc=world.connectome.exc[None], inh=world.connectome.inh[None], ei_gain=np.ones((1, n)),
+                      excitability=np.zeros((1, n)), freq_u=np.ones((1, n)), delay_s=world.connectome.delay_s)
+    msg = world.model.check_dt(world.settings.dt_s, world.model.build(world.model_values, one))
+    if msg:
+        raise ConfigError(f"model.dt_s: {msg}")
 
 
 def subject_network(world: World, traits: Traits, conn: Connectome | None = None) -> NetworkSpec:

@@ -139,3 +139,18 @@ def test_sweep_each_job_its_own_dir_and_summary(tmp_path, launcher):
     assert (sweep / "sweep_dose_response.png").stat().st_size > 5_000
     with pytest.raises(SystemExit):  # never overwrite
         summarize(sweep)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("drug.mechanisms.plasticity=off", "drug.mechanisms.plasticity"),
+    ("metrics.gsr=maybe", "metrics.gsr"),
+    ("model.dt_s=5", "model.dt_s"),
+])
+def test_switches_take_only_booleans_and_dt_is_checked_first(tmp_path, override, key):
+    run_dir = tmp_path / "run"
+    out = subprocess.run([sys.executable, "-m", "sim.cli", *TL, override, f"hydra.run.dir={run_dir}"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and key in lines[0], out.stderr
+    assert not run_dir.exists()

@@ -113,8 +113,3 @@ def check_dt(dt_s: float, p: KuramotoParams) -> str | None:
     if dt_s * rate >= 0.5:
         return f"dt_s={dt_s:g} is unstable for this network (fastest rate {rate:.3g}/s); need dt_s < {0.5 / rate:.3g}"
     return None
-
-
-def order_parameter(theta: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Kuramoto order parameter R = |mean_j exp(i theta_j)| along ``axis``."""
-    return np.abs(np.exp(1j * np.asarray(theta, float)).mean(axis=axis))

@@ -16,7 +16,7 @@ import numpy as np
 from sim.atlas import Atlas
 from sim.cohort import stream
 from sim.connectome import edge_mask
-from sim.errors import ConfigError, check_range, unknown
+from sim.errors import ConfigError, check_bool, check_range, unknown
 from sim.network import NetworkSpec
 from sim.pharmacology.pk import TwoCompartment, plasma_concentration_ng_per_ml, subject_clearance_scale
 from sim.pharmacology.plasticity import PlasticityParams, synaptic_state
@@ -67,7 +67,7 @@ def drug_from_config(cfg: Mapping, atlas: Atlas) -> DrugModel:
     for k in mech:
         if k not in MECHANISMS:
             raise unknown("drug.mechanisms", k, MECHANISMS)
-    mech = {m: bool(mech.get(m, True)) for m in MECHANISMS}
+    mech = {m: check_bool(f"drug.mechanisms.{m}", mech.get(m, True)) for m in MECHANISMS}
     pkc = dict(cfg.get("pk") or {})
     cv = check_range("drug.pk.clearance_cv", pkc.pop("clearance_cv", 0.3), 0.0, 2.0)
     pk = _params(TwoCompartment, pkc, "drug.pk")

@@ -573,7 +573,7 @@ def fig_dose_response(ds, metrics: Sequence[str] | None = None, ncols: int = 3) 
         if np.any(np.isclose(doses, 0.5)):
             ax.axvline(0.5, color="0.5", ls=":", lw=1)
         ax.set_title(short_metric(m), fontsize=10.5)
-        ax.set_xlabel("ketamine dose (mg/kg; 0 = placebo)")
+        ax.set_xlabel("ketamine dose (mg/kg)")
         ax.set_ylabel(f"change from own baseline ({unit})", fontsize=9)
         ax.grid(alpha=0.25, lw=0.5)
     axs[0].legend(fontsize=8, loc="best")
