@@ -220,8 +220,10 @@ def fig_slow_states(ds, conditions: Sequence[str] | None = None, early_h: float 
     handles = _condition_handles(shown_conds, colors, ns) + rug_legend_handles(ds, shown_conds)
     _header_legend(head, handles, "Slow states: drug level, NMDA block, plasticity and TMS state over time",
                    ncol=min(5, len(handles)))
-    _note(foot, CI_NOTE + " Only conditions in which a state is non-zero are drawn. Dosing markers (bottom of "
-          "each panel, one row per condition) show infusion starts and TMS sessions.")
+    _note(foot, CI_NOTE + " Only conditions in which a state is non-zero are drawn; conditions with the same "
+          "infusion (same virtual subjects, so the same pharmacokinetics) overlap exactly and only the last drawn "
+          "is visible. Dosing markers (bottom of each panel, one row per condition) show infusion starts and TMS "
+          "sessions.")
     return fig
 
 
