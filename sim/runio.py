@@ -31,19 +31,10 @@ def check_fresh(run_dir: Path) -> None:
 
 
 def tidy_frame(ds, metric_names) -> str:
-    """The tidy CSV text: condition, subject, time_h, metric, value (one row per value)."""
-    lines = ["condition,subject,time_h,metric,value"]
-    conds = ds["condition"].values if "condition" in ds.dims else [ds.attrs.get("condition", "")]
-    times = ds["time_h"].values if "time_h" in ds.dims else [0.0]
-    subjects = ds["subject"].values
-    for m in metric_names:
-        v = ds[m].transpose(*[d for d in ("condition", "subject", "time_h") if d in ds[m].dims]).values
-        v = v.reshape(len(conds), len(subjects), len(times))
-        for ci, c in enumerate(conds):
-            for si, s in enumerate(subjects):
-                for ti, t in enumerate(times):
-                    lines.append(f"{c},{s},{float(t):.4g},{m},{v[ci, si, ti]:.6g}")
-    return "\n".join(lines) + "\n"
+    """The tidy CSV text: condition, subject, time_h, metric, value (one row per value; xarray -> pandas)."""
+    da = ds[list(metric_names)].to_array("metric").transpose("metric", "condition", "subject", "time_h")
+    df = da.to_dataframe(name="value").reset_index()[["condition", "subject", "time_h", "metric", "value"]]
+    return df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
 
 
 def git_commit() -> str | None:
