@@ -95,7 +95,11 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
 
         treated = [str(c) for c, p in zip(ds["condition"].values, ds["protocol"].values, strict=True)
                    if str(p) != "none" and "placebo" not in str(p)]
+        placebo = [str(c) for c, p in zip(ds["condition"].values, ds["protocol"].values, strict=True)
+                   if "placebo" in str(p)]
         changes = [(treated[0], 24.0), (treated[0], 0.33)] if treated else []
+        if treated and placebo:  # the same, minus what the placebo arm's subjects did (paired)
+            changes += [(treated[0], 24.0, placebo[0]), (treated[0], 0.33, placebo[0])]
         extra.append(lambda d: write_figures(ds, d / "figures", formats=formats, network_changes=changes))
     if kind != "cohort":  # claims.csv, report.md, report.html (after the figures, which the report embeds)
         from sim.claims import write_claims_outputs

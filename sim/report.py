@@ -37,6 +37,8 @@ RUN_FIGURES = (
     ("slow_states", "Slow states: plasma ketamine, NMDA block (total and trapped), plasticity and TMS states."),
     ("network_change_depressed_ketamine_24h", "Network change 24 h after one infusion (depressed + ketamine)."),
     ("network_change_depressed_ketamine_0p33h", "Network change during the infusion (20 min, depressed + ketamine)."),
+    ("network_change_depressed_ketamine_vs_depressed_placebo_24h",
+     "Network change 24 h after one infusion, ketamine minus placebo (same subjects): the drug's own effect."),
     ("fc_matrices", "FC matrices at baseline and after the drug."),
     ("dose_response", "Dose response (change from baseline at 20 min and 48 h)."),
 )

@@ -390,11 +390,16 @@ def fig_fc_matrices(ds, times: Sequence = FC_TIMES, conditions: Sequence[str] | 
 _OUTLINE = {"sagittal": ((-17.0, 15.0), 176.0, 140.0), "axial": ((0.0, -17.0), 140.0, 178.0)}
 
 
-def _delta_fc(ds, condition: str, time_h: float):
+def _delta_fc(ds, condition: str, time_h: float, control: str | None = None):
+    """Per-subject change of FC from the baseline scan (minus the control condition's change, if given)."""
     t_bl, _ = _resolve_time(ds, "fc", condition, "baseline")
     t_got, exact = _resolve_time(ds, "fc", condition, time_h)
-    fc = ds["fc"].sel(condition=condition).transpose("subject", "time_h", "region", "region_to")
-    d = fc.sel(time_h=t_got).values.astype(float) - fc.sel(time_h=t_bl).values.astype(float)
+
+    def change(c):
+        fc = ds["fc"].sel(condition=c).transpose("subject", "time_h", "region", "region_to")
+        return fc.sel(time_h=t_got).values.astype(float) - fc.sel(time_h=t_bl).values.astype(float)
+
+    d = change(condition) if control is None else change(condition) - change(control)
     ci = mean_ci(d, axis=0)
     return ci, t_bl, t_got, exact
 
@@ -447,8 +452,11 @@ def _label_nodes(ax, names, xy) -> None:
 
 
 def fig_network_change(ds, condition: str = "depressed_ketamine", time_h: float = 24.0,
-                       top_k: int = 30) -> Figure | None:
+                       top_k: int = 30, control: str | None = None) -> Figure | None:
     """Change of FC from baseline (cohort mean of each subject's ΔFC) drawn on the brain, two views.
+
+    With ``control`` (e.g. the placebo arm) the drawn quantity is the treated change minus the control's
+    change for the same subjects, which removes what both arms share (scan-to-scan noise, drift).
 
     Regions sit at their MNI positions (sagittal: y vs z; axial: x vs y), coloured by network; only the ``top_k``
     region pairs with the largest |ΔFC| are drawn, coloured by ΔFC (RdBu_r, centred at 0) with width ∝ |ΔFC|.
@@ -456,8 +464,8 @@ def fig_network_change(ds, condition: str = "depressed_ketamine", time_h: float 
     """
     if "fc" not in ds or not all(k in ds.coords for k in ("mni_x", "mni_y", "mni_z")):
         return None
-    _conditions(ds, [condition])
-    ci, t_bl, t_got, exact = _delta_fc(ds, condition, time_h)
+    _conditions(ds, [condition] + ([control] if control else []))
+    ci, t_bl, t_got, exact = _delta_fc(ds, condition, time_h, control)
     delta = ci.mean
     names = [str(r) for r in ds["region"].values]
     nets = [str(x) for x in ds["network"].values] if "network" in ds.coords else ["?"] * len(names)
@@ -514,9 +522,12 @@ def fig_network_change(ds, condition: str = "depressed_ketamine", time_h: float 
     when = when_label(t_got, inf_h).replace("the infusion", "the first infusion")
     when += "" if exact else f" (nearest scan to the requested {time_h:g} h)"
     n_sub = int(np.nanmax(ci.n)) if ci.n.size else 0
-    fig.suptitle(f"Change in functional connectivity from baseline — {pretty_condition(condition)}, scan at {when}\n"
-                 f"cohort mean over {n_sub} subjects of (scan − own baseline scan at {t_bl:g} h); the {k} region pairs "
-                 f"with the largest |ΔFC| of {dv.size} are drawn, line width ∝ |ΔFC|", fontsize=11)
+    vs = "" if control is None else f" minus {pretty_condition(control)}"
+    what = (f"scan − own baseline scan at {t_bl:g} h" if control is None else
+            f"treated change − control change, both from the baseline at {t_bl:g} h, same subjects")
+    fig.suptitle(f"Change in functional connectivity — {pretty_condition(condition)}{vs}, scan at {when}\n"
+                 f"cohort mean over {n_sub} subjects of ({what});\nthe {k} strongest of {dv.size} region pairs "
+                 f"are drawn, line width ∝ |ΔFC|", fontsize=11)
     return fig
 
 
@@ -607,10 +618,12 @@ def write_figures(ds, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DP
     jobs = [("slow_states", lambda: fig_slow_states(ds)),
             ("metric_timecourses", lambda: fig_metric_timecourses(ds)),
             ("fc_matrices", lambda: fig_fc_matrices(ds))]
-    for cond, t in network_changes:
+    for cond, t, *rest in network_changes:
+        control = rest[0] if rest and rest[0] in conds else None
         if cond in conds:
-            jobs.append((f"network_change_{cond}_{_time_tag(t)}",
-                         lambda cond=cond, t=t: fig_network_change(ds, cond, t)))
+            suffix = f"_vs_{control}" if control else ""
+            jobs.append((f"network_change_{cond}{suffix}_{_time_tag(t)}",
+                         lambda cond=cond, t=t, control=control: fig_network_change(ds, cond, t, control=control)))
         else:
             log.info("write_figures: condition %r not in the dataset, no network-change figure", cond)
     jobs.append(("dose_response", lambda: fig_dose_response(ds)))
