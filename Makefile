@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m slow
+	$(BIN)/python -m pytest -q -m slow  # sequential: one test times the default run
 
 sandbox: $(STAMP)
 	$(BIN)/dmnsim-sandbox $(ARGS)
