@@ -85,20 +85,20 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None):
     clearance = clearance_scales(world.seed, subjects, drug.clearance_cv)
     grid = np.arange(timeline[0], timeline[1] + GRID_STEP_H / 2, GRID_STEP_H)
     store = np.arange(timeline[0], timeline[1] + STORE_STEP_H / 2, STORE_STEP_H)
-    conns = {}
+    subject_nets = {}  # phenotype name -> per-subject network spec without drug (shared by its conditions)
 
-    def phen_conn(name):
-        if name not in conns:
-            conns[name] = apply_edits(world.base, world.atlas, cfg["phenotypes"][name].get("edits") or [],
-                                      f"phenotypes.{name}.edits")
-        return conns[name]
+    def subject_net(name):
+        if name not in subject_nets:
+            conn = apply_edits(world.base, world.atlas, cfg["phenotypes"][name].get("edits") or [],
+                               f"phenotypes.{name}.edits")
+            subject_nets[name] = subject_network(world, traits, conn)
+        return subject_nets[name]
 
     specs, seeds, slow_store = [], [], {}
     for c in conds:
         states = slow_states(drug, c.protocol, clearance, grid)
         slow_store[c.name] = at_times(states, grid, store)
-        subj = subject_network(world, traits, phen_conn(c.phenotype))
-        specs.append(modulate(drug, subj, at_times(states, grid, scans)))
+        specs.append(modulate(drug, subject_net(c.phenotype), at_times(states, grid, scans)))
         seeds += noise_seeds(world.seed, c.name, subjects, scans)
 
     dr = exp.get("dose_response")
@@ -117,8 +117,7 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None):
         for d in doses:
             pr = protocol_from_config(f"dose_{d:g}", proto_cfg, timeline, d)
             states = slow_states(drug, pr, clearance, grid)
-            subj = subject_network(world, traits, phen_conn(ph))
-            specs.append(modulate(drug, subj, at_times(states, grid, dr_scan)))
+            specs.append(modulate(drug, subject_net(ph), at_times(states, grid, dr_scan)))
             seeds += noise_seeds(world.seed, f"dose_response_{d:g}", subjects, dr_scan)
             dr_items += len(subjects) * len(dr_scan)
 
