@@ -93,18 +93,13 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     if kind != "cohort" and formats:
         from sim.plots import write_figures
 
-        treated = [str(c) for c, p in zip(ds["condition"].values, ds["protocol"].values, strict=True)
-                   if str(p) != "none" and "placebo" not in str(p)]
-        placebo = [str(c) for c, p in zip(ds["condition"].values, ds["protocol"].values, strict=True)
-                   if "placebo" in str(p)]
-        changes = [(treated[0], 24.0), (treated[0], 0.33)] if treated else []
-        if treated and placebo:  # the same, minus what the placebo arm's subjects did (paired)
-            changes += [(treated[0], 24.0, placebo[0]), (treated[0], 0.33, placebo[0])]
-        extra.append(lambda d: write_figures(ds, d / "figures", formats=formats, network_changes=changes))
+        # which figures: the experiment's declared contrasts (sim.schema), read from the Dataset
+        extra.append(lambda d: write_figures(ds, d / "figures", formats=formats))
     if kind != "cohort":  # claims.csv, report.md, report.html (after the figures, which the report embeds)
-        from sim.claims import write_claims_outputs
+        from sim.report import write_claims_outputs
 
-        extra.append(claims_run.write if kind == "claims" else lambda d: write_claims_outputs(ds, cfg, d))
+        ablation = claims_run if kind == "claims" else None
+        extra.append(lambda d: write_claims_outputs(ds, cfg, d, ablation=ablation))
     n_items = int(np.prod([ds.sizes[d] for d in ("condition", "subject", "time_h")]))
     if "dr_value" in ds:  # the dose arm: each dose's baseline scan plus its dose-response scans
         n_items += ds.sizes["dose_mg_per_kg"] * ds.sizes["subject"] * (ds.sizes["dr_time_h"] + 1)

@@ -6,8 +6,11 @@ existing (subject, condition, scan) draws:
 
 * ``traits``: spawn key (0, subject) -- who the subject *is* (coupling jitter, natural
   frequencies); the same in every condition and scan, as in a within-subject design;
-* ``noise``: spawn key (1, subject, crc32(condition), scan_key) -- the fast-network noise of
-  one scan.
+* ``noise``, trial design ``independent`` (a parallel-group trial): spawn key
+  (1, subject, crc32(condition), scan_key) -- every condition (arm) has its own scan noise;
+* ``noise``, trial design ``common`` (the default: a crossover with identical scan noise): spawn key
+  (3, subject, scan_key) -- a subject's scan at a given time has the same noise in every condition, so two
+  conditions of one subject differ only by what their protocols change.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.errors import check_range
+from sim.stats import mean_one_lognormal
 
-TRAITS, NOISE = 0, 1
+TRAITS, NOISE, NOISE_COMMON = 0, 1, 3  # 2 is the PK stream of sim.pharmacology.slow
+NOISE_DESIGNS = ("common", "independent")
 
 
 def stream(seed: int, *key: int) -> np.random.SeedSequence:
@@ -36,8 +41,13 @@ def scan_key(time_h: float) -> int:
     return int(round(time_h * 3_600_000)) + 2**40
 
 
-def noise_seeds(seed: int, condition: str, subjects, scan_times_h) -> list[np.random.SeedSequence]:
-    """Noise streams for items ordered (subject, scan)."""
+def noise_seeds(seed: int, condition: str, subjects, scan_times_h, design: str = "common"
+                ) -> list[np.random.SeedSequence]:
+    """Noise streams for items ordered (subject, scan); ``design`` is one of :data:`NOISE_DESIGNS`."""
+    if design == "common":
+        return [stream(seed, NOISE_COMMON, s, scan_key(t)) for s in subjects for t in scan_times_h]
+    if design != "independent":
+        raise ValueError(f"noise design {design!r}; allowed: {', '.join(NOISE_DESIGNS)}")
     c = name_key(condition)
     return [stream(seed, NOISE, s, c, scan_key(t)) for s in subjects for t in scan_times_h]
 
@@ -69,9 +79,8 @@ class Traits:
 def draw_traits(seed: int, subjects, n_regions: int, cv: float) -> Traits:
     """Traits of the given subject indices; subject k's draw does not depend on the others."""
     jit, fu = [], []
-    s2 = np.log1p(cv**2)
     for s in subjects:
         rng = np.random.Generator(np.random.PCG64(stream(seed, TRAITS, s)))
         fu.append(rng.random(n_regions))
-        jit.append(np.exp(rng.normal(-s2 / 2, np.sqrt(s2), (n_regions, n_regions))))
+        jit.append(mean_one_lognormal(rng, cv, (n_regions, n_regions)))
     return Traits(np.asarray(jit), np.asarray(fu))

@@ -3,22 +3,27 @@
 For every condition the slow layer (:mod:`sim.pharmacology.slow`) gives each subject's drug and
 plasticity states over calendar time; at each scan the fast network runs with the parameters of that
 moment. All (condition, subject, scan) items of the run, plus the dose-response items, are simulated
-in one call of :func:`sim.simulate.simulate_items`.
+in one call of :func:`sim.simulate.simulate_items`. The trial design (``trial.noise``) decides whether a
+subject's scans share their noise across conditions (``common``) or not (``independent``); see
+:mod:`sim.cohort`. The Dataset follows :mod:`sim.schema`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from sim.cohort import draw_traits, noise_seeds
+from sim import analysis
+from sim.cohort import NOISE_DESIGNS, draw_traits, noise_seeds
 from sim.connectome import apply_edits
 from sim.errors import ConfigError, check_range, unknown
 from sim.network import NetworkSpec
 from sim.pharmacology.protocol import Protocol, protocol_from_config
 from sim.pharmacology.slow import GRID_STEP_H, at_times, clearance_scales, drug_from_config, modulate, slow_states
+from sim.schema import ROLES, ContrastSpec, default_contrasts, encode, infer_role
 from sim.simulate import World, build_world, simulate_items, subject_network
 
 STORE_STEP_H = 1.0 / 6.0  # slow states are stored every 10 min
@@ -29,6 +34,32 @@ class Condition:
     name: str
     phenotype: str
     protocol: Protocol
+    role: str = "treated"
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class TrialDesign:
+    """How scan noise is shared between conditions and how many baseline scans each subject has."""
+
+    noise: str = "common"
+    baseline_scans: int = 1
+    baseline_spacing_h: float = 1.0
+
+
+def trial_from_config(cfg: Mapping) -> TrialDesign:
+    t = cfg.get("trial") or {}
+    noise = t.get("noise", "common")
+    if noise not in NOISE_DESIGNS:
+        raise unknown("trial.noise", noise, NOISE_DESIGNS)
+    n = t.get("baseline_scans")
+    if n is None:
+        n = 1 if noise == "common" else 3
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 48:
+        raise ConfigError(f"trial.baseline_scans: {n!r} is not allowed; allowed: an integer 1..48 or null")
+    spacing = check_range("trial.baseline_spacing_h", t.get("baseline_spacing_h", 1.0), 0.0, 24.0 * 30,
+                          lo_open=True)
+    return TrialDesign(str(noise), int(n), float(spacing))
 
 
 def _concat_specs(specs: list[NetworkSpec]) -> NetworkSpec:
@@ -36,13 +67,25 @@ def _concat_specs(specs: list[NetworkSpec]) -> NetworkSpec:
                          ("exc", "inh", "ei_gain", "excitability", "freq_u")), delay_s=specs[0].delay_s)
 
 
-def _timeline(exp: Mapping) -> tuple[tuple[float, float], np.ndarray]:
+def _timeline(exp: Mapping, trial: TrialDesign | None = None) -> tuple[tuple[float, float], np.ndarray]:
+    """The timeline and the scan times, with the extra baseline scans the trial design asks for."""
     t0 = check_range("experiment.timeline_h[0]", exp["timeline_h"][0], -24 * 365, 0.0)
     t1 = check_range("experiment.timeline_h[1]", exp["timeline_h"][1], 0.0, 24 * 365, lo_open=True)
     scans = np.array([check_range(f"experiment.scans_h[{i}]", s, t0, t1) for i, s in enumerate(exp["scans_h"])],
                      dtype=float)
     if len(scans) == 0 or np.any(np.diff(scans) <= 0):
         raise ConfigError("experiment.scans_h: need at least one scan time, strictly increasing")
+    if trial is not None:
+        pre = scans[scans < 0]
+        if pre.size == 0:
+            raise ConfigError("experiment.scans_h: need a baseline scan before time 0 (e.g. -24)")
+        extra = [pre[0] + k * trial.baseline_spacing_h for k in range(1, trial.baseline_scans - pre.size + 1)]
+        extra = [x for x in extra if not np.any(np.isclose(pre, x))]
+        if extra and max(extra) >= 0:
+            raise ConfigError(f"trial.baseline_scans: {trial.baseline_scans} scans spaced "
+                              f"{trial.baseline_spacing_h:g} h after the first baseline scan at {pre[0]:g} h "
+                              f"reach time 0; lower trial.baseline_spacing_h")
+        scans = np.unique(np.concatenate([scans, extra]))
     return (t0, t1), scans
 
 
@@ -58,17 +101,68 @@ def conditions_from_config(cfg: Mapping, timeline: tuple[float, float]) -> list[
         if pr not in library:
             raise unknown(f"{key}.protocol", pr, library.keys())
         dose = spec.get("dose_mg_per_kg")
-        out.append(Condition(str(name), str(ph), protocol_from_config(pr, library[pr], timeline, dose)))
+        protocol = protocol_from_config(pr, library[pr], timeline, dose)
+        role = spec.get("role") or infer_role(protocol.drug, str(ph))
+        if role not in ROLES:
+            raise unknown(f"{key}.role", role, ROLES)
+        label = str(spec.get("label") or str(name).replace("_", " "))
+        out.append(Condition(str(name), str(ph), protocol, str(role), label))
     if not out:
         raise ConfigError("experiment.conditions: at least one condition is needed")
     select = exp.get("select")
-    if select:
+    if select is not None:
         names = [c.name for c in out]
+        if len(select) == 0:
+            raise ConfigError("experiment.select: an empty list selects nothing; use null for all conditions")
         for s in select:
             if s not in names:
                 raise unknown("experiment.select", s, names)
         out = [c for c in out if c.name in set(select)]
     return out
+
+
+def _default_times(scans: np.ndarray) -> tuple[float, ...]:
+    """Times for contrasts an experiment does not declare: the first scan after 0, ~24 h, ~1 week, the last."""
+    post = scans[scans > 0]
+    if post.size == 0:
+        return ()
+    picks = [post[0], post[-1]] + [post[np.argmin(np.abs(post - t))] for t in (24.0, 168.0)]
+    return tuple(float(t) for t in np.unique(picks))
+
+
+def contrasts_from_config(exp: Mapping, conds: list[Condition], scans: np.ndarray) -> tuple[ContrastSpec, ...]:
+    """The experiment's declared contrasts, or default ones (:func:`sim.schema.default_contrasts`).
+
+    A declared contrast is kept when both its conditions are in the run (an override of
+    ``experiment.conditions`` or ``experiment.select`` may leave some out), and only at the times the run scans
+    (an override of ``experiment.scans_h`` may remove some)."""
+    names = [c.name for c in conds]
+    declared = exp.get("contrasts")
+    if declared is None:
+        return default_contrasts(names, {c.name: c.role for c in conds}, {c.name: c.phenotype for c in conds},
+                                 _default_times(scans))
+    out = []
+    for i, spec in enumerate(declared):
+        key = f"experiment.contrasts[{i}]"
+        if not isinstance(spec, Mapping) or not {"treated", "control"} <= set(spec):
+            raise ConfigError(f"{key}: needs 'treated' and 'control' condition names (and 'times_h')")
+        times, nc = ([float(check_range(f"{key}.{k}[{j}]", t, None, None)) for j, t in enumerate(spec.get(k) or [])]
+                     for k in ("times_h", "network_change_h"))
+        if spec["treated"] in names and spec["control"] in names:
+            out.append(ContrastSpec(str(spec["treated"]), str(spec["control"]),
+                                    tuple(analysis.present_times_in(scans, times)), str(spec.get("label") or ""),
+                                    tuple(analysis.present_times_in(scans, nc))))
+    return tuple(out)
+
+
+def _key_metrics(cfg: Mapping) -> dict[str, str]:
+    return {str(k): str(v) for k, v in ((cfg["metrics"].get("key") or {}).items())}
+
+
+def _network_style(cfg: Mapping, networks) -> dict[str, dict]:
+    style = cfg["atlas"].get("network_style") or {}
+    return {n: {"label": str((style.get(n) or {}).get("label", n)), "color": str((style.get(n) or {}).get(
+        "color", "#999999"))} for n in networks}
 
 
 def run_timeline(cfg: Mapping, progress=None, total_callback=None):
@@ -77,8 +171,10 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None):
 
     world: World = build_world(cfg)
     exp = cfg["experiment"]
-    timeline, scans = _timeline(exp)
+    trial = trial_from_config(cfg)
+    timeline, scans = _timeline(exp, trial)
     conds = conditions_from_config(cfg, timeline)
+    contrasts = contrasts_from_config(exp, conds, scans)
     drug = drug_from_config(cfg["drug"], world.atlas)
     subjects = np.arange(world.cohort.n_subjects)
     traits = draw_traits(world.seed, subjects, world.atlas.n_regions, world.cohort.coupling_jitter_cv)
@@ -99,7 +195,7 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None):
         states = slow_states(drug, c.protocol, clearance, grid)
         slow_store[c.name] = at_times(states, grid, store)
         specs.append(modulate(drug, subject_net(c.phenotype), at_times(states, grid, scans)))
-        seeds += noise_seeds(world.seed, c.name, subjects, scans)
+        seeds += noise_seeds(world.seed, c.name, subjects, scans, trial.noise)
 
     dr = exp.get("dose_response")
     dr_items = 0
@@ -111,14 +207,14 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None):
         ph = dr.get("phenotype")
         if ph not in cfg["phenotypes"]:
             raise unknown("experiment.dose_response.phenotype", ph, cfg["phenotypes"].keys())
-        base_t = float(scans[0])
-        dr_scan = [base_t] + dr_times
+        base_times = [float(t) for t in analysis.baseline_times(scans)]
+        dr_scan = base_times + dr_times
         proto_cfg = cfg["protocols"][dr.get("protocol", "ketamine_single")]
         for d in doses:
             pr = protocol_from_config(f"dose_{d:g}", proto_cfg, timeline, d)
             states = slow_states(drug, pr, clearance, grid)
             specs.append(modulate(drug, subject_net(ph), at_times(states, grid, dr_scan)))
-            seeds += noise_seeds(world.seed, f"dose_response_{d:g}", subjects, dr_scan)
+            seeds += noise_seeds(world.seed, f"dose_response_{d:g}", subjects, dr_scan, trial.noise)
             dr_items += len(subjects) * len(dr_scan)
 
     net = _concat_specs(specs)
@@ -146,6 +242,8 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None):
                                                               for c in conds]))
     data["infusion_dose_mg_per_kg"] = (("condition", "event"), np.stack(
         [pad([i.dose_mg_per_kg for i in c.protocol.infusions]) for c in conds]))
+    data["infusion_duration_h"] = (("condition", "event"), np.stack(
+        [pad([i.duration_min / 60.0 for i in c.protocol.infusions]) for c in conds]))
     data["tms_session_h"] = (("condition", "event"), np.stack([pad(c.protocol.tms_sessions_h) for c in conds]))
     coords = {"condition": [c.name for c in conds], "subject": subjects, "time_h": scans, "region": regions,
               "region_to": regions, "time_fine_h": store, "event": np.arange(n_ev),
@@ -153,12 +251,14 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None):
               "mni_x": ("region", world.atlas.mni_mm[:, 0]), "mni_y": ("region", world.atlas.mni_mm[:, 1]),
               "mni_z": ("region", world.atlas.mni_mm[:, 2]),
               "phenotype": ("condition", [c.phenotype for c in conds]),
-              "protocol": ("condition", [c.protocol.name for c in conds])}
+              "protocol": ("condition", [c.protocol.name for c in conds]),
+              "role": ("condition", [c.role for c in conds]), "label": ("condition", [c.label for c in conds])}
     if dr_items:
         nd, nt = len(doses), len(dr_scan)
+        nb = len(base_times)
         vals = np.stack([out["metrics"][m][n_main:].reshape(nd, ns, nt) for m in metric_names])
         data["dr_value"] = (("dr_metric", "dose_mg_per_kg", "subject", "dr_time_h"),
-                            vals[..., 1:] - vals[..., :1])
+                            vals[..., nb:] - vals[..., :nb].mean(-1, keepdims=True))  # analysis.baseline
         coords.update(dr_metric=metric_names, dose_mg_per_kg=doses, dr_time_h=dr_times)
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(experiment=str(exp.get("name", "")), model=world.model.NAME, seed=world.seed,
@@ -166,8 +266,14 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None):
                     scan_duration_s=world.settings.duration_s, gsr=int(world.metric_settings.gsr),
                     metrics=",".join(metric_names),
                     mechanisms=",".join(k for k, v in drug.mechanisms.items() if v),
-                    depressed_phenotype=str(cfg["phenotype"]["name"]))
+                    depressed_phenotype=str(cfg["phenotype"]["name"]), engine=world.metric_settings.engine,
+                    trial_noise=trial.noise, baseline_scans=int(trial.baseline_scans),
+                    contrasts=encode(list(contrasts)), key_metrics=json.dumps(_key_metrics(cfg)),
+                    networks=json.dumps(_network_style(cfg, world.atlas.networks)))
+    durations = [i.duration_min / 60.0 for c in conds for i in c.protocol.infusions]
+    if durations:
+        ds.attrs["infusion_duration_h"] = float(durations[0])
     if dr_items:
         ds.attrs["dose_response_phenotype"] = str(dr.get("phenotype"))
-        ds.attrs["dose_response_baseline_h"] = base_t
+        ds.attrs["dose_response_baseline_h"] = json.dumps(base_times)
     return ds

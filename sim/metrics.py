@@ -52,6 +52,11 @@ class MetricSettings:
     band_hz: tuple[float, float] = (0.04, 0.07)
     gsr: bool = False
     dominance: tuple[str, str] = ("DMN", "TPN")
+    engine: str = "simulated"   # one of ENGINES
+
+
+#: how FC is obtained: from simulated scans, or as the expectation of the linearised network (hopf only)
+ENGINES = ("simulated", "linear")
 
 
 class OnlineStats:
@@ -134,6 +139,12 @@ def fc_from_cov(cov: np.ndarray, gsr: bool = False) -> np.ndarray:
     return np.clip(fc, -1.0, 1.0)
 
 
+def gbc_from_fc(fc: np.ndarray) -> np.ndarray:
+    """Global brain connectivity per region (..., N): mean FC with every other region (Cole et al. 2010)."""
+    n = fc.shape[-1]
+    return (fc.sum(-1) - np.diagonal(fc, axis1=-2, axis2=-1)) / (n - 1)
+
+
 def _block_mean(fc: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mean FC over pairs (i in a, j in b), i != j."""
     mask = np.zeros(fc.shape[-2:], dtype=bool)
@@ -180,9 +191,7 @@ def metrics_from_stats(stats: dict, atlas: Atlas, pairs: Mapping[str, tuple[np.n
             out[f"fc_{a.lower()}_{b.lower()}"] = _block_mean(fc, idx[a], idx[b])
     for name, (a, b) in pairs.items():
         out[name] = _block_mean(fc, a, b)
-    n = fc.shape[-1]
-    gbc = (fc.sum(-1) - 1.0) / (n - 1)
-    out["gbc_mean"] = gbc.mean(-1)
+    out["gbc_mean"] = gbc_from_fc(fc).mean(-1)
     out["synchrony"] = stats["sync"]
     out["metastability"] = stats["meta"]
     out["dmn_dwell_fraction"] = stats["dwell"]

@@ -20,9 +20,11 @@ from sim.errors import ConfigError, check_bool, unknown
 from sim.integrate import Settings
 from sim.integrate import simulate as integrate
 from sim.metrics import (
+    ENGINES,
     MetricSettings,
     OnlineStats,
     concat_results,
+    gbc_from_fc,
     metrics_from_stats,
     seed_pairs_from_config,
 )
@@ -71,7 +73,13 @@ def build_world(cfg: Mapping) -> World:
     mc = _get(cfg, "metrics")
     ms = MetricSettings(tr_s=float(scan.get("tr_s", 2.0)), band_hz=tuple(mc.get("band_hz", (0.04, 0.07))),
                         gsr=check_bool("metrics.gsr", mc.get("gsr", False)),
-                        dominance=tuple(mc.get("dominance", ("DMN", "TPN"))))
+                        dominance=tuple(mc.get("dominance", ("DMN", "TPN"))),
+                        engine=str(mc.get("engine", "simulated")))
+    if ms.engine not in ENGINES:
+        raise unknown("metrics.engine", ms.engine, ENGINES)
+    if ms.engine == "linear" and not hasattr(model, "expected_cov"):
+        raise ConfigError(f"metrics.engine: 'linear' needs a model with a linear theory (hopf); "
+                          f"model.name is {model.NAME!r}")
     for net in ms.dominance:
         if net not in atlas.networks:
             raise unknown("metrics.dominance", net, atlas.networks)
@@ -114,6 +122,8 @@ def simulate_items(world: World, net: NetworkSpec, seeds: Sequence[np.random.See
     """Simulate every item of ``net`` (one scan each); returns metrics (name -> (B,)), fc (B, N, N), gbc."""
     model, st, ms, atlas = world.model, world.settings, world.metric_settings, world.atlas
     params = model.build(world.model_values, net)
+    if ms.engine == "linear":
+        return expected_items(world, params, progress)
     dom_a, dom_b = (atlas.members(n) for n in ms.dominance)
 
     def make_sink(n_items):
@@ -123,9 +133,22 @@ def simulate_items(world: World, net: NetworkSpec, seeds: Sequence[np.random.See
     parts = integrate(model, params, seeds, st, make_sink, progress)
     stats = concat_results(parts)
     metrics, fc = metrics_from_stats(stats, atlas, world.pairs, ms.gsr)
-    n = fc.shape[-1]
-    gbc = (fc.sum(-1) - 1.0) / (n - 1)
-    return {"metrics": metrics, "fc": fc, "gbc": gbc, "n_samples": stats["n_samples"]}
+    return {"metrics": metrics, "fc": fc, "gbc": gbc_from_fc(fc), "n_samples": stats["n_samples"]}
+
+
+def expected_items(world: World, params, progress=None) -> dict:
+    """The ``linear`` engine: per item, FC from the stationary covariance of the linearised network
+    (``model.expected_cov``: continuous Lyapunov equation), with no sampling noise. Metrics that need a time
+    series (synchrony, metastability, dwell fraction) are NaN."""
+    cov = world.model.expected_cov(params)
+    b = cov.shape[0]
+    nan = np.full(b, np.nan)
+    stats = {"cov": cov, "mean": np.zeros(cov.shape[:2]), "sync": nan, "meta": nan, "dwell": nan,
+             "n_samples": np.zeros(b, dtype=int)}
+    metrics, fc = metrics_from_stats(stats, world.atlas, world.pairs, world.metric_settings.gsr)
+    if progress is not None:
+        progress(b * (world.settings.n_steps + world.settings.n_transient))
+    return {"metrics": metrics, "fc": fc, "gbc": gbc_from_fc(fc), "n_samples": stats["n_samples"]}
 
 
 def simulate_cohort(cfg: Mapping, progress=None):

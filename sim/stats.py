@@ -41,3 +41,10 @@ def t_interval(x, level: float = CI_LEVEL) -> tuple[float, float, float, int]:
     """Scalar form of :func:`mean_ci` over all finite values of ``x``: (mean, low, high, n)."""
     r = mean_ci(np.asarray(x, dtype=float).reshape(-1), level=level)
     return float(r.mean), float(r.low), float(r.high), int(r.n)
+
+
+def mean_one_lognormal(rng: np.random.Generator, cv: float, size) -> np.ndarray:
+    r"""Lognormal draws with mean 1 and coefficient of variation ``cv``:
+    :math:`\exp(N(-s^2/2, s^2))`, :math:`s^2 = \ln(1 + cv^2)`."""
+    s2 = np.log1p(cv * cv)
+    return rng.lognormal(mean=-0.5 * s2, sigma=np.sqrt(s2), size=size)

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.summary import mean_ci
-
-EFFECT_METRICS = ("fc_within_dmn", "fc_dmn_tpn", "fc_sgacc_dmn", "fc_pcc_mpfc", "gbc_mean", "synchrony")
+from sim import analysis
+from sim.schema import vocabulary
 
 
 def _read_overrides(job: Path) -> dict[str, str]:
@@ -49,34 +48,52 @@ def gather(sweep_dir: Path):
     return pd.concat(frames, ignore_index=True)
 
 
-def effects(df, treated: str, control: str):
-    """Per job, metric and scan time: treated minus control change from each subject's baseline, mean and CI."""
+def _job_dataset(job: Path):
+    import xarray as xr
+
+    nc = job / "results.nc"
+    if not nc.is_file():
+        return None
+    with xr.open_dataset(nc, engine="h5netcdf") as ds:
+        keep = [k for k in ds.data_vars if ds[k].dims == ("condition", "subject", "time_h")]
+        return ds[keep].load()
+
+
+def effects(sweep_dir: Path, df, treated: str | None = None, control: str | None = None):
+    """Per job, key metric and scan time after 0: the paired contrast treated minus control (change from each
+    subject's baseline, :mod:`sim.analysis`), mean and t-CI. Without ``treated``/``control`` each job's first
+    declared contrast is used (its vocabulary, :mod:`sim.schema`)."""
     import pandas as pd
 
     swept = [c for c in df.columns if c not in ("job", "condition", "subject", "time_h", "metric", "value")]
     rows = []
-    for (job, metric), g in df.groupby(["job", "metric"]):
-        if metric not in EFFECT_METRICS:
+    for job, g in df.groupby("job"):
+        ds = _job_dataset(sweep_dir / str(job))
+        if ds is None:
             continue
-        w = g.pivot_table(index=["condition", "subject"], columns="time_h", values="value")
-        if treated not in w.index.get_level_values(0) or control not in w.index.get_level_values(0):
-            continue
-        base = w.columns.min()
-        ch = w.sub(w[base], axis=0)
-        for t in w.columns:
-            if t == base:
+        voc = vocabulary(ds)
+        tr, co = treated, control
+        if tr is None or co is None:
+            if not voc.contrasts:
                 continue
-            d = (ch.loc[treated][t] - ch.loc[control][t]).to_numpy()
-            m, lo, hi = mean_ci(d)
-            rows.append({"job": job, **{k: g[k].iloc[0] for k in swept}, "metric": metric, "time_h": t,
-                         "effect": m, "ci_low": lo, "ci_high": hi, "n_subjects": len(d)})
+            tr, co = voc.contrasts[0].treated, voc.contrasts[0].control
+        if tr not in voc.conditions or co not in voc.conditions:
+            continue
+        metrics = list(voc.key_metrics) or [m for m in ds.data_vars][:6]
+        times = [float(t) for t in ds["time_h"].values if t > 0]
+        for m in metrics:
+            for t in times:
+                r = analysis.contrast_ci(ds[m], tr, co, t)
+                rows.append({"job": job, **{k: g[k].iloc[0] for k in swept}, "treated": tr, "control": co,
+                             "metric": m, "time_h": t, "effect": float(r.mean), "ci_low": float(r.low),
+                             "ci_high": float(r.high), "n_subjects": int(r.n)})
     return pd.DataFrame(rows)
 
 
 def plot_effects(eff, swept: str, path: Path) -> None:
     from matplotlib.figure import Figure
 
-    metrics = [m for m in EFFECT_METRICS if m in set(eff["metric"])]
+    metrics = list(dict.fromkeys(eff["metric"]))[:6]
     fig = Figure(figsize=(4.2 * len(metrics), 3.6), layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, m in zip(axes, metrics, strict=True):
@@ -89,23 +106,23 @@ def plot_effects(eff, swept: str, path: Path) -> None:
         ax.set_xscale("log")
         ax.set_title(m)
         ax.set_xlabel(swept)
-        ax.set_ylabel("ketamine - placebo change from baseline (r)")
+        ax.set_ylabel(f"{e['treated'].iloc[0]} − {e['control'].iloc[0]}\nchange from baseline (r)", fontsize=8)
     axes[0].legend(title="scan time", fontsize=8)
     fig.suptitle("Sweep: effect vs swept value (mean, 95% t-CI across subjects)")
     fig.savefig(path, dpi=130)
 
 
-def summarize(sweep_dir: Path, treated: str = "depressed_ketamine", control: str = "depressed_placebo") -> list[Path]:
+def summarize(sweep_dir: Path, treated: str | None = None, control: str | None = None) -> list[Path]:
     out = [sweep_dir / "sweep_summary.csv", sweep_dir / "sweep_effects.csv", sweep_dir / "sweep_dose_response.png"]
     for p in out:
         if p.exists():
             raise SystemExit(f"dmnsim-sweep-summary: {p} exists; refusing to overwrite")
     df = gather(sweep_dir)
     df.to_csv(out[0], index=False)
-    eff = effects(df, treated, control)
+    eff = effects(sweep_dir, df, treated, control)
     eff.to_csv(out[1], index=False)
-    swept = [c for c in eff.columns if c not in ("job", "metric", "time_h", "effect", "ci_low", "ci_high",
-                                                  "n_subjects")]
+    swept = [c for c in eff.columns if c not in ("job", "treated", "control", "metric", "time_h", "effect",
+                                                  "ci_low", "ci_high", "n_subjects")]
     varying = [c for c in swept if eff[c].nunique() > 1]  # the swept overrides, not the fixed ones
     numeric = [c for c in varying if np.all([_is_float(v) for v in eff[c]])]
     if numeric and len(eff):
@@ -126,8 +143,8 @@ def _is_float(v) -> bool:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sweep_dir", type=Path)
-    ap.add_argument("--treated", default="depressed_ketamine")
-    ap.add_argument("--control", default="depressed_placebo")
+    ap.add_argument("--treated", default=None, help="condition (default: each job's first declared contrast)")
+    ap.add_argument("--control", default=None)
     a = ap.parse_args(argv)
     for p in summarize(a.sweep_dir, a.treated, a.control):
         print(p)

@@ -13,7 +13,6 @@ import pytest
 import scipy.stats
 import xarray as xr
 
-from sim.claims import write_claims_outputs
 from sim.claims.evaluate import (
     NOT_EVALUATED,
     NOT_REPRODUCED,
@@ -28,6 +27,7 @@ from sim.claims.evaluate import (
 from sim.claims.registry import REGISTRY_PATH, known_names, load_registry, validate
 from sim.config import load_config
 from sim.errors import ConfigError
+from sim.report import write_claims_outputs
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 REGIONS = [("PCC", "DMN"), ("mPFC", "DMN"), ("dmPFC", "DMN"), ("DLPFC_L", "TPN"), ("IPS_L", "TPN"),

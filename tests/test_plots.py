@@ -60,7 +60,8 @@ def test_mean_ci_matches_scipy_t_interval():
 
 def test_write_figures_writes_the_expected_pngs(ds, tmp_path):
     small = _subset(ds, ["depressed_ketamine", "depressed_tms"], ["fc_within_dmn", "fc_dmn_tpn"])
-    paths = write_figures(small, tmp_path / "figs", dpi=40)
+    paths = write_figures(small, tmp_path / "figs", dpi=40,
+                          network_changes=[("depressed_ketamine", 24.0), ("depressed_ketamine", 0.33)])
     names = sorted(p.name for p in paths)
     assert names == sorted(["slow_states.png", "metric_timecourses.png", "fc_matrices.png",
                             "network_change_depressed_ketamine_24h.png", "network_change_depressed_ketamine_0p33h.png",

@@ -10,20 +10,20 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from sim.analysis import paired_contrast
 from sim.config import load_config
 from sim.experiment import run_timeline
 from sim.pharmacology.plasticity import PlasticityParams, cascade, impulse_response, peak_time_h
 from sim.pharmacology.protocol import protocol_from_config
 from sim.pharmacology.slow import GRID_STEP_H, drug_from_config, slow_states
 from sim.simulate import build_world
-from sim.summary import change_from_baseline
 
 N = 100  # paired drug effects are ~0.03-0.05 in FC against a per-subject noise SD ~0.1
 SCANS = "experiment.scans_h=[-24,48,336]"
 
 
-def _run(conditions: str, *extra):
-    cfg = load_config(["progress=false", f"cohort.n_subjects={N}", SCANS, "~experiment.dose_response",
+def _run(conditions: str, *extra, n: int = N):
+    cfg = load_config(["progress=false", f"cohort.n_subjects={n}", SCANS, "~experiment.dose_response",
                        f"experiment.conditions={{{conditions}}}", *extra])
     return run_timeline(cfg)
 
@@ -37,7 +37,7 @@ def depressed_run():
 
 
 def _diff(ds, metric, a, b, t):
-    return change_from_baseline(ds, metric, a, t) - change_from_baseline(ds, metric, b, t)
+    return paired_contrast(ds[metric], a, b, t).values
 
 
 def test_cascade_is_the_nunes_singh_biexponential():
@@ -85,9 +85,29 @@ def test_repeated_course_exceeds_single_at_day_14(depressed_run):
     assert scipy.stats.ttest_1samp(d, 0, alternative="less").pvalue < 0.01
 
 
-def test_placebo_has_no_effect_beyond_noise(depressed_run):
-    """Saline vs no treatment: no metric at any time differs (Bonferroni-corrected paired tests)."""
+def test_common_noise_placebo_equals_untreated_exactly(depressed_run):
+    """Common-noise design (the default): saline vs no treatment differ by nothing at all, in every metric and
+    FC entry at every scan; the repeated course equals the single infusion until its second infusion (day 2)."""
     ds = depressed_run
+    assert ds.attrs["trial_noise"] == "common"
+    for v in [*ds.attrs["metrics"].split(","), "fc", "gbc"]:
+        a, b = ds[v].sel(condition="depressed_placebo"), ds[v].sel(condition="depressed")
+        assert np.array_equal(a.values, b.values, equal_nan=True), v
+    rep, one = (ds["fc"].sel(condition=c) for c in ("depressed_ketamine_repeated", "depressed_ketamine"))
+    before = ds["time_h"].values < 48
+    assert np.array_equal(rep.values[:, before], one.values[:, before])
+    assert not np.array_equal(rep.values[:, ~before], one.values[:, ~before])  # the design is not trivially equal
+
+
+def test_independent_noise_placebo_has_no_effect_beyond_noise():
+    """Independent noise per arm (a parallel-group trial): saline vs no treatment differ only by noise
+    (Bonferroni-corrected paired tests), and there are 3 baseline scans per subject."""
+    ds = _run("depressed: {phenotype: depressed_hyper, protocol: none},"
+              "depressed_placebo: {phenotype: depressed_hyper, protocol: placebo_single}",
+              "trial.noise=independent", n=40)
+    assert (ds["time_h"].values < 0).sum() == 3
+    assert not np.array_equal(ds["fc"].sel(condition="depressed").values,
+                              ds["fc"].sel(condition="depressed_placebo").values)
     metrics = ds.attrs["metrics"].split(",")
     times = ds["time_h"].values[1:]
     alpha = 0.01 / (len(metrics) * len(times))
@@ -108,5 +128,5 @@ def test_acute_interneuron_block_weakens_anticorrelation(disinhibition):
     p = scipy.stats.ttest_1samp(d, 0, alternative="greater").pvalue
     if disinhibition:
         assert p < 1e-3
-    else:
-        assert p > 0.01
+    else:  # with common scan noise the difference can be exactly 0 (no variance: no p-value)
+        assert np.all(d == 0) or p > 0.01

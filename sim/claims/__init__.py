@@ -1,26 +1,20 @@
-"""Claims explorer: each seed claim, the literature's verdict and the simulation's verdict, side by side.
+"""Claims of the seed articles written as data, evaluated against a run: each seed claim, the literature's verdict
+and the simulation's verdict side by side.
 
 * :mod:`sim.claims.registry` loads and validates ``configs/claims/registry.yaml`` (data: claims, quotes,
   operationalisations, literature verdicts, expected mechanism dependence; never a simulation outcome);
 * :mod:`sim.claims.evaluate` computes each claim's effect, 95 % CI and verdict from a run's results;
 * :mod:`sim.claims.ablation` reruns the experiment with each mechanism off and with the other phenotype
-  (``dmnsim experiment=claims``) and builds the claims × mechanisms matrix;
-* :mod:`sim.report` writes ``report.md`` and the self-contained ``report.html``.
+  (``dmnsim experiment=claims``) and compares the verdicts;
+* :mod:`sim.claims.verdicts` names the verdicts (and their colours and symbols).
 
-:func:`write_claims_outputs` is the hook the CLI calls after a timeline run (docs/claims.md).
+The claims package knows nothing of its presenters: :mod:`sim.report` writes claims.csv, report.md and
+report.html (docs/claims.md).
 """
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 from sim.claims.evaluate import (
-    NOT_EVALUATED,
-    NOT_REPRODUCED,
-    NOT_TESTABLE,
-    OPPOSITE,
-    REPRODUCED,
     Result,
     contradictions,
     evaluate,
@@ -28,94 +22,8 @@ from sim.claims.evaluate import (
     evaluate_claim,
 )
 from sim.claims.registry import Claim, Registry, known_names, load_registry, validate
+from sim.claims.verdicts import NOT_EVALUATED, NOT_REPRODUCED, NOT_TESTABLE, OPPOSITE, REPRODUCED
 
 __all__ = ["NOT_EVALUATED", "NOT_REPRODUCED", "NOT_TESTABLE", "OPPOSITE", "REPRODUCED", "Claim", "Registry",
-           "Result", "claims_rows", "evaluate", "evaluate_by_window", "evaluate_claim", "known_names",
-           "load_registry", "validate", "write_claims_outputs"]
-
-CLAIMS_COLUMNS = ("id", "source", "seed_file", "seed_quote", "claim", "testable", "not_testable_reason", "readout",
-                  "contrast", "population", "window", "window_label", "reference_window", "scans_h", "expected",
-                  "expected_as_used", "literature_verdict", "literature_detail", "citations", "simulation_verdict",
-                  "verdict_reason", "effect", "ci_low", "ci_high", "n_subjects", "unit", "depends_on_expected",
-                  "depends_on_observed", "depends_on_effect_shift", "note")
-
-
-def _num(x: float) -> str:
-    return "" if x != x else f"{x:.6g}"  # NaN -> empty
-
-
-def claims_rows(registry: Registry, primary: dict[str, Result], variants=None) -> list[dict]:
-    """One row per claim for ``claims.csv`` (every field computed or copied from the registry)."""
-    from sim.claims.ablation import observed_dependence, shifted_by
-    from sim.report import contrast_text, readout_text
-
-    rows = []
-    for c in registry.claims:
-        r = primary[c.id]
-        obs = shift = ""
-        if variants and c.testable:
-            obs = ";".join(observed_dependence(c.id, variants)) or "none"
-            shift = ";".join(shifted_by(c.id, variants)) or "none"
-        rows.append({
-            "id": c.id, "source": c.source, "seed_file": ";".join(s.file for s in c.seeds),
-            "seed_quote": " | ".join(s.quote for s in c.seeds), "claim": c.claim, "testable": c.testable,
-            "not_testable_reason": c.reason or "",
-            "readout": readout_text(c) if c.testable else "", "contrast": contrast_text(c) if c.testable else "",
-            "population": c.population, "window": c.window or "",
-            "window_label": registry.windows[c.window].label if c.window else "",
-            "reference_window": c.reference_window or "", "scans_h": ";".join(f"{t:g}" for t in r.scans_h),
-            "expected": c.expected or "", "expected_as_used": r.expected, "literature_verdict": c.literature.verdict,
-            "literature_detail": c.literature.detail, "citations": "; ".join(c.literature.citations),
-            "simulation_verdict": r.verdict, "verdict_reason": r.reason, "effect": _num(r.effect),
-            "ci_low": _num(r.low), "ci_high": _num(r.high), "n_subjects": r.n or "", "unit": r.unit,
-            "depends_on_expected": ";".join(c.depends_on), "depends_on_observed": obs,
-            "depends_on_effect_shift": shift, "note": c.note})
-    return rows
-
-
-def _write_csv(path: Path, columns, rows) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(columns))
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: (_num(v) if isinstance(v, float) else v) for k, v in row.items()})
-    return path
-
-
-def write_claims_outputs(ds, cfg, stage_dir, ablation=None) -> list[Path]:
-    """Evaluate the registry on a timeline run and write its outputs into ``stage_dir``:
-
-    ``claims.csv`` (one row per claim), ``claims_by_window.csv`` (every testable claim in every time window),
-    ``claims_ablation.csv`` (with ``ablation``, a :class:`sim.claims.ablation.ClaimsRun`), figures
-    ``figures/claims_*.png``, ``report.md`` and ``report.html``. The run's own figures, if already in
-    ``stage_dir/figures``, are embedded in the report. Raises :class:`sim.errors.ConfigError` if the registry
-    names an unknown metric, region, network or condition.
-    """
-    from sim.claims.ablation import fig_matrix, matrix_rows
-    from sim.report import ReportContext, fig_effects, fig_windows, run_info, save_fig, write_report
-
-    stage = Path(stage_dir)
-    settings = (cfg.get("claims") or {}) if cfg is not None else {}
-    registry = ablation.registry if ablation is not None else load_registry(settings.get("registry"))
-    validate(registry, known_names(ds, cfg))
-    variants = ablation.variants if ablation is not None else None
-    primary = variants[0].results if variants else {r.claim_id: r for r in evaluate(ds, registry)}
-    by_window = evaluate_by_window(ds, registry)
-    var_results = {v.name: v.results for v in variants} if variants else None
-    pairs = contradictions(registry, primary, by_window, var_results)
-
-    written = [_write_csv(stage / "claims.csv", CLAIMS_COLUMNS, claims_rows(registry, primary, variants))]
-    win_rows = [{"id": cid, "window": w, "window_label": registry.windows[w].label,
-                 "scans_h": ";".join(f"{t:g}" for t in r.scans_h), "effect": r.effect, "ci_low": r.low,
-                 "ci_high": r.high, "n_subjects": r.n or "", "unit": r.unit, "expected_as_used": r.expected,
-                 "verdict": r.verdict, "reason": r.reason} for (cid, w), r in by_window.items()]
-    written.append(_write_csv(stage / "claims_by_window.csv", list(win_rows[0]) if win_rows else ["id"], win_rows))
-    figs = {"effects": save_fig(fig_effects(registry, primary), stage / "figures" / "claims_effects.png"),
-            "windows": save_fig(fig_windows(registry, by_window), stage / "figures" / "claims_by_window.png")}
-    if variants:
-        rows = matrix_rows(registry, variants)
-        written.append(_write_csv(stage / "claims_ablation.csv", list(rows[0]), rows))
-        figs["matrix"] = save_fig(fig_matrix(registry, variants), stage / "figures" / "claims_ablation_matrix.png")
-    ctx = ReportContext(registry, primary, by_window, pairs, run_info(ds, cfg), stage / "figures", figs, variants)
-    written += list(write_report(stage, ctx)) + list(figs.values())
-    return written
+           "Result", "contradictions", "evaluate", "evaluate_by_window", "evaluate_claim", "known_names",
+           "load_registry", "validate"]

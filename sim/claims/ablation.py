@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from sim.claims.evaluate import (
-    NOT_EVALUATED,
-    NOT_TESTABLE,
-    OPPOSITE,
-    REPRODUCED,
     NotEvaluable,
     Result,
     evaluate,
@@ -73,12 +69,6 @@ class ClaimsRun:
     cfg: object
     registry: Registry
     variants: list[Variant]
-
-    def write(self, stage_dir) -> None:
-        """Write claims.csv, claims_ablation.csv, the figures and report.md / report.html into ``stage_dir``."""
-        from sim.claims import write_claims_outputs
-
-        write_claims_outputs(self.ds, self.cfg, stage_dir, ablation=self)
 
 
 def _light(ds):
@@ -166,8 +156,8 @@ def run_variant(cfg, base_ds, variant: Variant, progress=None, total_callback=No
 
 def run_claims_experiment(cfg, progress: Callable[[int], None] | None = None,
                           total_callback: Callable[[int], None] | None = None) -> ClaimsRun:
-    """The default experiment plus its ablation variants. Returns a :class:`ClaimsRun`; the CLI writes the run
-    directory from ``.ds`` (results.nc, figures) and calls ``.write(stage_dir)`` for the claims outputs."""
+    """The default experiment plus its ablation variants. Returns a :class:`ClaimsRun`; the run directory is
+    written from ``.ds`` (results.nc, figures) and :func:`sim.report.write_claims_outputs` with ``ablation=``."""
     from sim.claims.registry import known_names, validate
     from sim.experiment import run_timeline
 
@@ -242,59 +232,3 @@ def matrix_rows(registry: Registry, variants: Sequence[Variant]) -> list[dict]:
                          "shift_significant": bool(sh.significant) if sh else "",
                          "expected_dependence": ";".join(c.depends_on)})
     return rows
-
-
-VERDICT_SHORT = {REPRODUCED: "✓", OPPOSITE: "✗", "not reproduced": "·", NOT_EVALUATED: "n/e", NOT_TESTABLE: ""}
-
-
-def fig_matrix(registry: Registry, variants: Sequence[Variant], labels: Mapping[str, str] | None = None):
-    """Claims × variants: verdict colours; a thick black frame where the verdict differs from the default;
-    a dot where the registry expects the claim to depend on that column's mechanism."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch, Rectangle
-
-    from sim.report import VERDICT_COLORS
-
-    claims = list(registry.testable)
-    nr, nc = len(claims), len(variants)
-    fig = Figure(figsize=(2.2 + 1.3 * nc + 3.2, 1.6 + 0.3 * nr), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for i, c in enumerate(claims):
-        base = variants[0].results[c.id].verdict
-        for j, v in enumerate(variants):
-            verdict = v.results[c.id].verdict
-            ax.add_patch(Rectangle((j, i), 1, 1, facecolor=VERDICT_COLORS.get(verdict, "#ffffff"),
-                                   edgecolor="0.7", lw=0.5))
-            r = v.results[c.id]
-            sh = v.shifts.get(c.id)
-            star = "*" if sh is not None and sh.significant else ""
-            label = VERDICT_SHORT.get(verdict, "?") + star
-            if np.isfinite(r.effect):
-                label += f" {r.effect:+.3f}"
-            ax.text(j + 0.5, i + 0.5, label, ha="center", va="center", fontsize=7.5,
-                    color="white" if verdict in (REPRODUCED, OPPOSITE) else "black")
-            if j > 0 and verdict != base:
-                ax.add_patch(Rectangle((j + 0.04, i + 0.06), 0.92, 0.88, fill=False, edgecolor="black", lw=2.2))
-            if v.dependency and v.dependency in c.depends_on:
-                ax.plot(j + 0.85, i + 0.25, "o", color="black", ms=3)
-    ax.set_xlim(0, nc)
-    ax.set_ylim(nr, 0)
-    ax.set_xticks(np.arange(nc) + 0.5, [v.label.replace(" (", "\n(").replace(" preset", "\npreset")
-                                        for v in variants], fontsize=8)
-    ax.xaxis.tick_top()
-    names = [f"{c.id}: {(labels or {}).get(c.id, c.claim)}" for c in claims]
-    ax.set_yticks(np.arange(nr) + 0.5, [n if len(n) <= 70 else n[:67] + "…" for n in names], fontsize=8)
-    ax.tick_params(length=0)
-    for s in ax.spines.values():
-        s.set_visible(False)
-    handles = [Patch(facecolor=VERDICT_COLORS[k], edgecolor="0.5", label=f"{VERDICT_SHORT[k]} {k}")
-               for k in (REPRODUCED, "not reproduced", OPPOSITE, NOT_EVALUATED)]
-    handles.append(Patch(facecolor="white", edgecolor="black", lw=2, label="verdict differs from the default"))
-    handles.append(Patch(facecolor="white", edgecolor="white", label="• registry expects this dependence"))
-    handles.append(Patch(facecolor="white", edgecolor="white", label="* effect shifts vs default (paired 95% CI)"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8, frameon=False)
-    fig.suptitle("Which mechanism carries which claim: verdict at each claim's own time window, default run "
-                 "vs one change at a time", fontsize=10)
-    return fig

@@ -23,15 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim import analysis
 from sim.claims.registry import Claim, Readout, Registry, Window
-from sim.stats import t_interval  # noqa: F401  (re-exported for ablation and tests)
+from sim.claims.verdicts import NOT_EVALUATED, NOT_REPRODUCED, NOT_TESTABLE, OPPOSITE, REPRODUCED, VERDICTS
+from sim.stats import t_interval
 
-REPRODUCED = "reproduced"
-NOT_REPRODUCED = "not reproduced"
-OPPOSITE = "opposite"
-NOT_EVALUATED = "not evaluated"
-NOT_TESTABLE = "not testable in this model"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, OPPOSITE, NOT_EVALUATED, NOT_TESTABLE)
+__all__ = ["NOT_EVALUATED", "NOT_REPRODUCED", "NOT_TESTABLE", "OPPOSITE", "REPRODUCED", "VERDICTS", "NotEvaluable",
+           "Result", "classify", "contradictions", "evaluate", "evaluate_by_window", "evaluate_claim",
+           "per_subject_effect", "readout_values", "t_interval"]
 
 
 class NotEvaluable(Exception):
@@ -146,31 +145,24 @@ def window_scans(ds, window: Window, tol: float) -> np.ndarray:
 
 
 def _cond(v, name: str):
-    if name not in [str(c) for c in v["condition"].values]:
-        raise NotEvaluable(f"condition {name} is not in this run")
-    return v.sel(condition=name)
-
-
-def _baseline(v):
-    pre = v["time_h"].values < 0
-    if not pre.any():
-        raise NotEvaluable("no baseline scan (time < 0) in this run")
-    return v.isel(time_h=np.flatnonzero(pre)).mean("time_h")
+    try:
+        return analysis.condition(v, name)
+    except analysis.MissingData as e:
+        raise NotEvaluable(str(e)) from None
 
 
 def _contrast(v, claim: Claim, scans: np.ndarray) -> np.ndarray:
+    """Per-subject effect of the claim's contrast over the window's scans (:mod:`sim.analysis`)."""
     c = claim.contrast
-    tr = _cond(v, c.treated)
-    win = tr.sel(time_h=scans).mean("time_h")
-    if c.type == "level":
-        return win.values
-    if c.type == "between":
-        return (win - _cond(v, c.control).sel(time_h=scans).mean("time_h")).values
-    d = win - _baseline(tr)
-    if c.type == "vs_control":
-        co = _cond(v, c.control)
-        d = d - (co.sel(time_h=scans).mean("time_h") - _baseline(co))
-    return d.values
+    try:
+        if c.type == "level":
+            return analysis.window(_cond(v, c.treated), scans).values
+        if c.type == "between":
+            return analysis.paired_contrast(v, c.treated, c.control, scans, baseline_corrected=False).values
+        control = c.control if c.type == "vs_control" else None
+        return analysis.paired_contrast(v, c.treated, control, scans).values
+    except analysis.MissingData as e:
+        raise NotEvaluable(f"{e} in this run") from None
 
 
 def per_subject_effect(ds, claim: Claim, registry: Registry, window: str | None = None,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sim.config import CONFIG_DIR
 from sim.errors import ConfigError
+from sim.pharmacology.slow import MECHANISMS  # the one list of drug mechanisms
 
 REGISTRY_PATH = CONFIG_DIR / "claims" / "registry.yaml"
-MECHANISMS = ("disinhibition", "trapping", "plasticity", "tms")
 DEPENDENCIES = MECHANISMS + ("phenotype",)
 CONTRASTS = ("vs_control", "vs_baseline", "between", "level")
 EXPECTED = ("increase", "decrease", "either", "toward_healthy", "below_zero", "above_zero")

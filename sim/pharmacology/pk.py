@@ -47,6 +47,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.integrate import solve_ivp
 
+from sim.stats import mean_one_lognormal
+
 __all__ = [
     "CLEMENTS_1981",
     "Infusion",
@@ -306,5 +308,4 @@ def subject_clearance_scale(rng: np.random.Generator, n: int, cv: float = 0.3) -
         raise ValueError(f"n must be an integer >= 0, got {n!r}")
     if not (is_finite_real(cv) and cv >= 0):
         raise ValueError(f"cv must be a finite number >= 0, got {cv!r}")
-    sigma2 = math.log1p(cv * cv)
-    return rng.lognormal(mean=-0.5 * sigma2, sigma=math.sqrt(sigma2), size=int(n))
+    return mean_one_lognormal(rng, cv, int(n))

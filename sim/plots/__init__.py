@@ -7,17 +7,16 @@ dataset with the experiment schema.
 from sim.plots._common import CI_LEVEL, MeanCI, mean_ci, metric_label
 from sim.plots.figures import (
     FC_TIMES,
-    KEY_METRICS,
-    NETWORK_CHANGES,
     fig_dose_response,
     fig_fc_matrices,
     fig_metric_timecourses,
     fig_network_change,
     fig_slow_states,
     metric_names,
+    network_changes_of,
     write_figures,
 )
 
-__all__ = ["CI_LEVEL", "FC_TIMES", "KEY_METRICS", "NETWORK_CHANGES", "MeanCI", "fig_dose_response",
+__all__ = ["CI_LEVEL", "FC_TIMES", "MeanCI", "fig_dose_response",
            "fig_fc_matrices", "fig_metric_timecourses", "fig_network_change", "fig_slow_states", "mean_ci",
-           "metric_label", "metric_names", "write_figures"]
+           "metric_label", "metric_names", "network_changes_of", "write_figures"]

@@ -9,24 +9,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-#: Networks in display order (any other network names found in the data follow, alphabetically).
-NETWORK_ORDER = ("DMN", "SN", "TPN", "LIMBIC")
-NETWORK_NAMES = {"DMN": "default-mode", "SN": "salience", "TPN": "task-positive", "LIMBIC": "limbic"}
-#: Node / label colours per network (chosen to stay apart from the red-blue ΔFC colour map).
-NETWORK_COLORS = {"DMN": "#e6ab02", "SN": "#1b9e77", "TPN": "#7570b3", "LIMBIC": "#a6761d"}
-
-#: Fixed colours for the conditions the simulator knows; others get colours from the fallback list.
-CONDITION_COLORS = {
-    "healthy": "#4d4d4d",
-    "healthy_ketamine": "#9467bd",
-    "depressed": "#1f77b4",
-    "depressed_placebo": "#17becf",
-    "depressed_ketamine": "#d62728",
-    "depressed_ketamine_repeated": "#ff7f0e",
-    "depressed_tms": "#2ca02c",
-}
-_FALLBACK_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39",
-                    "#7b4173", "#3182bd", "#e6550d", "#31a354")
+from sim import analysis
+from sim.schema import vocabulary
 
 #: Ketamine infusions last 40 min in the standard antidepressant protocol (Zarate et al. 2006). Only used to
 #: label a scan as "during infusion"; a dataset attribute ``infusion_duration_h`` overrides it.
@@ -40,16 +24,24 @@ CI_NOTE = ("Lines: cohort mean; bands / error bars: 95% confidence interval of t
 
 # ----------------------------------------------------------------------------------------------- statistics
 # ----------------------------------------------------------------------------------------------- colours
-def condition_colors(conditions: Iterable[str]) -> dict[str, str]:
-    """A stable colour for each condition name."""
-    out, spare = {}, iter(_FALLBACK_COLORS * 4)
-    for c in conditions:
-        out[str(c)] = CONDITION_COLORS.get(str(c)) or next(spare)
-    return out
+def condition_colors(ds) -> dict[str, str]:
+    """A stable colour for each condition of ``ds``, from its role (:meth:`sim.schema.Vocabulary.colors`)."""
+    return vocabulary(ds).colors()
 
 
-def network_color(net: str) -> str:
-    return NETWORK_COLORS.get(str(net), "#999999")
+def condition_labels(ds) -> dict[str, str]:
+    """Legend text of each condition, as the experiment declares it."""
+    return vocabulary(ds).labels
+
+
+def network_style(ds) -> dict[str, dict]:
+    """Networks in display order with label and colour (the atlas config, carried by the results); networks
+    found in the data but not described come after, in grey."""
+    style = dict(vocabulary(ds).networks)
+    nets = [str(n) for n in ds["network"].values] if "network" in ds.coords else []
+    for n in dict.fromkeys(nets):
+        style.setdefault(n, {"label": n, "color": "#999999"})
+    return {n: v for n, v in style.items() if not nets or n in nets}
 
 
 def pretty_condition(c: str) -> str:
@@ -131,11 +123,12 @@ def when_label(t_h: float, infusion_h: float | None = INFUSION_DURATION_H) -> st
     return s
 
 
-def baseline_time(times: Sequence[float]) -> float:
-    """The baseline scan: the latest scan before the first infusion (t < 0), else the first scan."""
-    t = np.asarray(times, dtype=float)
-    pre = t[t < 0]
-    return float(pre.max()) if pre.size else float(t.min())
+def baseline_text(ds) -> str:
+    """How the baseline is made, for captions: "the scan at -24 h" or "the mean of 3 scans, -24 to -22 h"."""
+    pre = analysis.baseline_times(ds["time_h"].values)
+    if pre.size == 1:
+        return f"the scan at {pre[0]:g} h"
+    return f"the mean of {pre.size} scans, {pre[0]:g} to {pre[-1]:g} h"
 
 
 def nearest_time(times: Sequence[float], target: float, valid: np.ndarray | None = None) -> float:

@@ -16,13 +16,13 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from sim import analysis
 from sim.plots._common import (
     CI_NOTE,
     INFUSION_DURATION_H,
-    NETWORK_NAMES,
-    NETWORK_ORDER,
-    baseline_time,
+    baseline_text,
     condition_colors,
+    condition_labels,
     dosed_conditions,
     draw_rug,
     fmt_time,
@@ -30,22 +30,19 @@ from sim.plots._common import (
     mean_ci,
     metric_label,
     nearest_time,
-    network_color,
-    pretty_condition,
+    network_style,
     rug_legend_handles,
     short_metric,
     when_label,
 )
+from sim.schema import vocabulary
 
 log = logging.getLogger(__name__)
 
 #: Metrics shown by :func:`fig_metric_timecourses` by default (those missing from a dataset are left out).
-KEY_METRICS = ("fc_within_dmn", "fc_dmn_tpn", "fc_pcc_mpfc", "fc_sgacc_dmn", "fc_within_sn", "fc_within_tpn",
-               "gbc_mean", "synchrony", "metastability", "dmn_dwell_fraction")
 #: Scan times of :func:`fig_fc_matrices`: baseline, during the infusion, 24 h, 3 d, 7 d, 14 d.
 FC_TIMES = ("baseline", 0.33, 24.0, 72.0, 168.0, 336.0)
 #: (condition, time_h) pairs drawn by :func:`write_figures` with :func:`fig_network_change`.
-NETWORK_CHANGES = (("depressed_ketamine", 24.0), ("depressed_ketamine", 0.33))
 #: Slow states: variable -> (title, y label).
 SLOW_STATES = {
     "plasma_ng_per_ml": ("Plasma ketamine concentration", "ketamine (ng/mL)"),
@@ -158,10 +155,10 @@ def _finish_y(ax_e, ax_l, ds, dosed, colors, floor_zero: bool = False) -> None:
         draw_rug(ax, ds, dosed, colors, scale)
 
 
-def _condition_handles(conds, colors, ns, marker=None):
+def _condition_handles(conds, colors, ns, labels, marker=None):
     from matplotlib.lines import Line2D
 
-    return [Line2D([], [], color=colors[c], lw=2, marker=marker, ms=4, label=f"{pretty_condition(c)} (n={ns[c]})")
+    return [Line2D([], [], color=colors[c], lw=2, marker=marker, ms=4, label=f"{labels[c]} (n={ns[c]})")
             for c in conds]
 
 
@@ -182,7 +179,7 @@ def fig_slow_states(ds, conditions: Sequence[str] | None = None, early_h: float 
     if "time_fine_h" not in ds.dims:
         return None
     conds = _conditions(ds, conditions)
-    colors = condition_colors(ds["condition"].values)
+    colors = condition_colors(ds)
     t = np.asarray(ds["time_fine_h"].values, dtype=float)
     rows = []
     for var in SLOW_STATES:
@@ -217,7 +214,7 @@ def fig_slow_states(ds, conditions: Sequence[str] | None = None, early_h: float 
         _finish_y(ax_e, ax_l, ds, dosed_conditions(ds, shown), colors, floor_zero=var in _FROM_ZERO)
     ns = {c: _n_subjects(ds, rows[0][0], c) for c in used}
     shown_conds = [c for c in conds if c in used]
-    handles = _condition_handles(shown_conds, colors, ns) + rug_legend_handles(ds, shown_conds)
+    handles = _condition_handles(shown_conds, colors, ns, condition_labels(ds)) + rug_legend_handles(ds, shown_conds)
     _header_legend(head, handles, "Slow states: drug level, NMDA block, plasticity and TMS state over time",
                    ncol=min(5, len(handles)))
     _note(foot, CI_NOTE + " Only conditions in which a state is non-zero are drawn; conditions with the same "
@@ -228,13 +225,14 @@ def fig_slow_states(ds, conditions: Sequence[str] | None = None, early_h: float 
 
 
 # =============================================================================================== (b) metric courses
-def fig_metric_timecourses(ds, metrics: Sequence[str] = KEY_METRICS, conditions: Sequence[str] | None = None,
+def fig_metric_timecourses(ds, metrics: Sequence[str] | None = None, conditions: Sequence[str] | None = None,
                            early_h: float = EARLY_H, ncols: int = 2) -> Figure | None:
     """Each metric over scan time per condition: cohort mean with t-based 95% CI, baseline dashed, dosing marks.
 
     Each metric gets an hours panel (baseline ``BL`` + first ``early_h`` h) and a days panel. Metrics missing from
     ``ds`` are left out; returns ``None`` if none is present.
     """
+    metrics = list(vocabulary(ds).key_metrics or metric_names(ds)[:8]) if metrics is None else metrics
     present = [m for m in metrics if m in ds.data_vars and ds[m].dims == ("condition", "subject", "time_h")]
     missing = [m for m in metrics if m not in present]
     if missing:
@@ -242,11 +240,9 @@ def fig_metric_timecourses(ds, metrics: Sequence[str] = KEY_METRICS, conditions:
     if not present:
         return None
     conds = _conditions(ds, conditions)
-    colors = condition_colors(ds["condition"].values)
+    colors = condition_colors(ds)
     t = np.asarray(ds["time_h"].values, dtype=float)
-    t_bl = baseline_time(t)
-    i_bl = int(np.argmin(np.abs(t - t_bl)))
-    post = t > t_bl
+    post = t >= 0
     early = post & (t <= early_h + 1e-9)
     dosed = dosed_conditions(ds, conds)
     ncols = max(1, min(ncols, len(present)))
@@ -260,16 +256,18 @@ def fig_metric_timecourses(ds, metrics: Sequence[str] = KEY_METRICS, conditions:
         sub.suptitle(title, fontsize=10.5, x=0.01, ha="left")
         ax_e, ax_l = _time_pair(sub)
         for ic, c in enumerate(conds):
-            vals = ds[m].sel(condition=c).transpose("subject", "time_h").values
+            v = ds[m].sel(condition=c)
+            vals = v.transpose("subject", "time_h").values
             ci = mean_ci(vals, axis=0)
             if not np.isfinite(ci.mean).any():
                 continue
+            bl = analysis.ci(analysis.baseline(v))
             col = colors[c]
             for ax in (ax_e, ax_l):
-                ax.axhline(ci.mean[i_bl], color=col, lw=0.9, ls="--", alpha=0.75, zorder=1)
+                ax.axhline(float(bl.mean), color=col, lw=0.9, ls="--", alpha=0.75, zorder=1)
             # hours panel: baseline in its own slot, then the early scans
-            yerr = np.array([[ci.mean[i_bl] - ci.low[i_bl]], [ci.high[i_bl] - ci.mean[i_bl]]])
-            ax_e.errorbar([bl_x[ic]], [ci.mean[i_bl]], yerr=yerr, color=col, marker="o", ms=3.5, capsize=2, lw=1)
+            yerr = np.array([[float(bl.mean - bl.low)], [float(bl.high - bl.mean)]])
+            ax_e.errorbar([bl_x[ic]], [float(bl.mean)], yerr=yerr, color=col, marker="o", ms=3.5, capsize=2, lw=1)
             ax_e.plot(t[early], ci.mean[early], color=col, marker="o", ms=3.5, lw=1.4)
             ax_e.fill_between(t[early], ci.low[early], ci.high[early], color=col, alpha=0.15, lw=0)
             td = t / 24.0
@@ -283,13 +281,13 @@ def fig_metric_timecourses(ds, metrics: Sequence[str] = KEY_METRICS, conditions:
     from matplotlib.patches import Patch
 
     ns = {c: _n_subjects(ds, present[0], c) for c in conds}
-    handles = _condition_handles(conds, colors, ns, marker="o")
-    bl_text = f"dashed: each condition's baseline (scan at {t_bl:g} h)"
+    handles = _condition_handles(conds, colors, ns, condition_labels(ds), marker="o")
+    bl_text = f"dashed: each condition's baseline ({baseline_text(ds)})"
     handles += [Line2D([], [], color="0.3", ls="--", lw=1, label=bl_text),
                 Patch(color="0.3", alpha=0.2, label="95% CI of the mean (t-based)")]
     handles += rug_legend_handles(ds, conds)
     _header_legend(head, handles, "Network metrics over time, per condition (cohort mean, 95% CI)", ncol=5)
-    _note(foot, CI_NOTE + f" Hours panels: BL = baseline scan at {t_bl:g} h (axis break), then scans up to "
+    _note(foot, CI_NOTE + f" Hours panels: BL = baseline, {baseline_text(ds)} (axis break), then scans up to "
           f"{early_h:g} h; days panels: all scans. Markers at the bottom: dosing, one row per dosed condition.")
     return fig
 
@@ -297,24 +295,27 @@ def fig_metric_timecourses(ds, metrics: Sequence[str] = KEY_METRICS, conditions:
 # =============================================================================================== (c) FC matrices
 def _region_order(ds):
     nets = [str(n) for n in ds["network"].values] if "network" in ds.coords else ["?"] * ds.sizes["region"]
-    order_nets = [n for n in NETWORK_ORDER if n in nets] + sorted(set(nets) - set(NETWORK_ORDER))
+    order_nets = list(network_style(ds)) if "network" in ds.coords else ["?"]
     idx = [i for n in order_nets for i, x in enumerate(nets) if x == n]
     return np.array(idx), [nets[i] for i in idx], order_nets
 
 
 def _resolve_time(ds, var: str, condition: str, request) -> tuple[float, bool]:
-    """(scan time, exact?) for a request ``"baseline"`` / number, among scans with data for ``condition``."""
+    """(scan time, exact?) for a request in hours, among scans with data for ``condition``."""
     t = np.asarray(ds["time_h"].values, dtype=float)
     x = np.asarray(ds[var].sel(condition=condition).values, dtype=float)
     axes = tuple(i for i, d in enumerate(ds[var].sel(condition=condition).dims) if d != "time_h")
     valid = np.isfinite(x).any(axis=axes)
+    got = nearest_time(t, float(request), valid)
+    return got, bool(np.isclose(got, float(request)))
+
+
+def _is_baseline(request) -> bool:
     if isinstance(request, str):
         if request.lower() not in ("baseline", "bl"):
             raise ValueError(f"time request {request!r}: use 'baseline' or a number of hours")
-        tb = baseline_time(t[valid] if valid.any() else t)
-        return tb, True
-    got = nearest_time(t, float(request), valid)
-    return got, bool(np.isclose(got, float(request)))
+        return True
+    return False
 
 
 def fig_fc_matrices(ds, times: Sequence = FC_TIMES, conditions: Sequence[str] | None = None) -> Figure | None:
@@ -334,8 +335,12 @@ def fig_fc_matrices(ds, times: Sequence = FC_TIMES, conditions: Sequence[str] | 
     mats, titles = {}, {}
     for c in conds:
         for j, req in enumerate(times):
-            tt, exact = _resolve_time(ds, "fc", c, req)
-            fc = ds["fc"].sel(condition=c, time_h=tt).transpose("subject", "region", "region_to").values
+            v = ds["fc"].sel(condition=c)
+            if _is_baseline(req):  # the baseline as sim.analysis defines it (mean of the scans before 0)
+                fc, exact = analysis.baseline(v).transpose("subject", "region", "region_to").values, True
+            else:
+                tt, exact = _resolve_time(ds, "fc", c, req)
+                fc = v.sel(time_h=tt).transpose("subject", "region", "region_to").values
             m = mean_ci(fc, axis=0).mean[np.ix_(order, order)]
             np.fill_diagonal(m, np.nan)
             mats[c, j] = m
@@ -348,8 +353,9 @@ def fig_fc_matrices(ds, times: Sequence = FC_TIMES, conditions: Sequence[str] | 
     import matplotlib as mpl
 
     cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="0.85")
+    style = network_style(ds)
+    labels = condition_labels(ds)
     bounds = np.cumsum([nets.count(k) for k in order_nets])[:-1] - 0.5
-    tb = baseline_time(ds["time_h"].values)
     im = None
     for i, c in enumerate(conds):
         for j, req in enumerate(times):
@@ -364,21 +370,21 @@ def fig_fc_matrices(ds, times: Sequence = FC_TIMES, conditions: Sequence[str] | 
             ax.tick_params(length=0, labelsize=6)
             for lab_list in (ax.get_xticklabels(), ax.get_yticklabels()):
                 for lab, net in zip(lab_list, nets, strict=False):
-                    lab.set_color(network_color(net))
+                    lab.set_color(style.get(net, {}).get("color", "#999999"))
             head = ""
             if i == 0:
-                head = fmt_time(tb, baseline=True) if isinstance(req, str) else fmt_time(float(req), inf_h)
+                head = "baseline" if isinstance(req, str) else fmt_time(float(req), inf_h)
             note = titles[c, j]
             text = "\n".join(s for s in (head, note) if s)
             if text:
                 ax.set_title(text, fontsize=8.5 if not note else 7.5, color="k" if not note else "#b35900")
             if j == 0:
-                ax.set_ylabel(pretty_condition(c), fontsize=10, fontweight="bold")
+                ax.set_ylabel(labels[c], fontsize=9, fontweight="bold")
     cb = fig.colorbar(im, ax=axs, shrink=0.5, aspect=30, pad=0.01)
     cb.set_label("functional connectivity (Pearson r), cohort mean")
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=network_color(k), label=f"{k} ({NETWORK_NAMES.get(k, k)})") for k in order_nets]
+    handles = [Patch(color=style[k]["color"], label=f"{k} ({style[k]['label']})") for k in order_nets if k in style]
     fig.legend(handles=handles, loc="outside upper right", ncol=len(handles), fontsize=8.5, frameon=False,
                title="region labels coloured by network; black lines separate networks", title_fontsize=8.5)
     fig.suptitle("Functional connectivity matrices over time (columns) per condition (rows), cohort mean; "
@@ -391,17 +397,11 @@ _OUTLINE = {"sagittal": ((-17.0, 15.0), 176.0, 140.0), "axial": ((0.0, -17.0), 1
 
 
 def _delta_fc(ds, condition: str, time_h: float, control: str | None = None):
-    """Per-subject change of FC from the baseline scan (minus the control condition's change, if given)."""
-    t_bl, _ = _resolve_time(ds, "fc", condition, "baseline")
+    """Per-subject change of FC from baseline (minus the control condition's change, if given): the paired
+    contrast of :func:`sim.analysis.paired_contrast`, summarised across subjects."""
     t_got, exact = _resolve_time(ds, "fc", condition, time_h)
-
-    def change(c):
-        fc = ds["fc"].sel(condition=c).transpose("subject", "time_h", "region", "region_to")
-        return fc.sel(time_h=t_got).values.astype(float) - fc.sel(time_h=t_bl).values.astype(float)
-
-    d = change(condition) if control is None else change(condition) - change(control)
-    ci = mean_ci(d, axis=0)
-    return ci, t_bl, t_got, exact
+    d = analysis.paired_contrast(ds["fc"].astype(float), condition, control, t_got)
+    return analysis.ci(d.transpose("subject", "region", "region_to")), t_got, exact
 
 
 def _short_name(r: str) -> tuple[str, str]:
@@ -451,7 +451,7 @@ def _label_nodes(ax, names, xy) -> None:
                     zorder=6, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6})
 
 
-def fig_network_change(ds, condition: str = "depressed_ketamine", time_h: float = 24.0,
+def fig_network_change(ds, condition: str, time_h: float = 24.0,
                        top_k: int = 30, control: str | None = None) -> Figure | None:
     """Change of FC from baseline (cohort mean of each subject's ΔFC) drawn on the brain, two views.
 
@@ -465,7 +465,9 @@ def fig_network_change(ds, condition: str = "depressed_ketamine", time_h: float 
     if "fc" not in ds or not all(k in ds.coords for k in ("mni_x", "mni_y", "mni_z")):
         return None
     _conditions(ds, [condition] + ([control] if control else []))
-    ci, t_bl, t_got, exact = _delta_fc(ds, condition, time_h, control)
+    ci, t_got, exact = _delta_fc(ds, condition, time_h, control)
+    style = network_style(ds)
+    labels = condition_labels(ds)
     delta = ci.mean
     names = [str(r) for r in ds["region"].values]
     nets = [str(x) for x in ds["network"].values] if "network" in ds.coords else ["?"] * len(names)
@@ -488,7 +490,7 @@ def fig_network_change(ds, condition: str = "depressed_ketamine", time_h: float 
     axs = fig.subplots(1, 2, gridspec_kw={"width_ratios": [176, 140]})
     views = (("sagittal", 1, 2, "MNI y (mm): posterior ← → anterior", "MNI z (mm): inferior ← → superior"),
              ("axial", 0, 1, "MNI x (mm): left ← → right", "MNI y (mm): posterior ← → anterior"))
-    node_colors = [network_color(x) for x in nets]
+    node_colors = [style.get(x, {}).get("color", "#999999") for x in nets]
     for ax, (view, a, b, xl, yl) in zip(axs, views, strict=True):
         centre, w, h = _OUTLINE[view]
         ax.add_patch(Ellipse(centre, w, h, fill=True, fc="0.96", ec="0.45", lw=1.5, zorder=0))
@@ -510,11 +512,12 @@ def fig_network_change(ds, condition: str = "depressed_ketamine", time_h: float 
         ax.tick_params(labelsize=8)
     sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
     cb = fig.colorbar(sm, ax=axs, shrink=0.75, pad=0.01)
-    cb.set_label("ΔFC = FC(scan) − FC(baseline), Pearson r (cohort mean)")
+    cb.set_label("ΔFC = FC(scan) − FC(baseline), Pearson r (cohort mean)" if control is None else
+                 "ΔFC = treated change − control change from baseline, Pearson r (cohort mean)")
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], ls="none", marker="o", ms=8, mfc=network_color(x), mec="k",
-                      label=f"{x} ({NETWORK_NAMES.get(x, x)})") for x in NETWORK_ORDER if x in nets]
+    handles = [Line2D([], [], ls="none", marker="o", ms=8, mfc=v["color"], mec="k",
+                      label=f"{x} ({v['label']})") for x, v in style.items() if x in nets]
     handles += [Line2D([], [], color=cmap(0.9), lw=3, label="FC increased"),
                 Line2D([], [], color=cmap(0.1), lw=3, label="FC decreased")]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False)
@@ -522,10 +525,10 @@ def fig_network_change(ds, condition: str = "depressed_ketamine", time_h: float 
     when = when_label(t_got, inf_h).replace("the infusion", "the first infusion")
     when += "" if exact else f" (nearest scan to the requested {time_h:g} h)"
     n_sub = int(np.nanmax(ci.n)) if ci.n.size else 0
-    vs = "" if control is None else f" minus {pretty_condition(control)}"
-    what = (f"scan − own baseline scan at {t_bl:g} h" if control is None else
-            f"treated change − control change, both from the baseline at {t_bl:g} h, same subjects")
-    fig.suptitle(f"Change in functional connectivity — {pretty_condition(condition)}{vs}, scan at {when}\n"
+    vs = "" if control is None else f" minus {labels[control]}"
+    what = (f"scan − own baseline ({baseline_text(ds)})" if control is None else
+            f"treated change − control change, both from the baseline ({baseline_text(ds)}), same subjects")
+    fig.suptitle(f"Change in functional connectivity — {labels[condition]}{vs}, scan at {when}\n"
                  f"cohort mean over {n_sub} subjects of ({what});\nthe {k} strongest of {dv.size} region pairs "
                  f"are drawn, line width ∝ |ΔFC|", fontsize=11)
     return fig
@@ -604,8 +607,18 @@ def _time_tag(t: float) -> str:
     return f"{t:g}h".replace(".", "p").replace("-", "m")
 
 
+def network_changes_of(ds) -> list[tuple]:
+    """The network-change diagrams the experiment asks for (:attr:`ContrastSpec.network_change_h`): for each,
+    the treated condition's own change and its change minus the control's."""
+    out = []
+    for c in vocabulary(ds).contrasts:
+        for t in c.network_change_h:
+            out += [(c.treated, t), (c.treated, t, c.control)]
+    return list(dict.fromkeys(out))
+
+
 def write_figures(ds, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DPI,
-                  network_changes: Sequence[tuple[str, float]] = NETWORK_CHANGES) -> list[Path]:
+                  network_changes: Sequence[tuple] | None = None) -> list[Path]:
     """Draw every figure the dataset supports and save it as ``out_dir/<name>.<format>``; returns the paths.
 
     Names: ``slow_states``, ``metric_timecourses``, ``fc_matrices``, ``network_change_<condition>_<time>`` (one per
@@ -615,6 +628,7 @@ def write_figures(ds, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DP
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     conds = {str(c) for c in ds["condition"].values}
+    network_changes = network_changes_of(ds) if network_changes is None else network_changes
     jobs = [("slow_states", lambda: fig_slow_states(ds)),
             ("metric_timecourses", lambda: fig_metric_timecourses(ds)),
             ("fc_matrices", lambda: fig_fc_matrices(ds))]

@@ -40,7 +40,6 @@ LIVE_TRANSIENT_S = 20.0   # discarded start (relaxation time ~1/|a| of a few sec
 MAX_SUBJECTS = 24
 
 #: Metrics drawn over time, in this order.
-KEY_METRICS = ("fc_within_dmn", "fc_dmn_tpn", "fc_sgacc_dmn", "fc_pcc_mpfc", "fc_within_tpn", "fc_dmn_sn")
 #: Slow states sent for the drug panel.
 SLOW_VARS = ("plasma_ng_per_ml", "nmda_block", "plasticity", "tms_state")
 
@@ -265,7 +264,8 @@ def _registry():
 
 def _build_payload(c: Controls) -> dict:
     from sim.experiment import run_timeline
-    from sim.plots._common import NETWORK_COLORS, NETWORK_NAMES, NETWORK_ORDER, metric_label, pretty_condition
+    from sim.plots._common import condition_labels, metric_label, network_style
+    from sim.schema import vocabulary
 
     t0 = time.perf_counter()
     cfg = build_config(c)
@@ -274,17 +274,18 @@ def _build_payload(c: Controls) -> dict:
     t_sim = time.perf_counter() - t0
     names = [str(x) for x in ds["condition"].values]
     networks = [str(x) for x in ds["network"].values]
-    order = sorted(range(len(networks)), key=lambda i: (NETWORK_ORDER.index(networks[i])
-                                                         if networks[i] in NETWORK_ORDER else 99, i))
+    style = network_style(ds)
+    net_order = list(style)
+    order = sorted(range(len(networks)), key=lambda i: (net_order.index(networks[i]), i))
     regions = [str(ds["region"].values[i]) for i in order]
     blocks, start = [], 0
     for net in dict.fromkeys(networks[i] for i in order):
         n = sum(1 for i in order if networks[i] == net)
-        blocks.append({"name": net, "label": NETWORK_NAMES.get(net, net), "color": NETWORK_COLORS.get(net, "#888"),
+        blocks.append({"name": net, "label": style[net]["label"], "color": style[net]["color"],
                        "start": start, "end": start + n})
         start += n
     fc = ds["fc"].isel(region=order, region_to=order).mean("subject")
-    metrics = [m for m in KEY_METRICS if m in ds]
+    metrics = list(vocabulary(ds).key_metrics)[:6]  # the key metrics of the metrics config
     means = {m: {k: _r(ds[m].sel(condition=k).mean("subject").values) for k in names} for m in metrics}
     n_s = ds.sizes["subject"]
     sems = {m: {k: _r(ds[m].sel(condition=k).std("subject", ddof=1).values / math.sqrt(n_s)) for k in names}
@@ -306,7 +307,7 @@ def _build_payload(c: Controls) -> dict:
     role = {treated: "treated", control: "control"}
     return {
         "controls": asdict(c),
-        "conditions": [{"name": k, "label": pretty_condition(k), "role": role.get(k, "reference"),
+        "conditions": [{"name": k, "label": condition_labels(ds)[k], "role": role.get(k, "reference"),
                         "phenotype": conds[k]["phenotype"], "protocol": conds[k]["protocol"]} for k in names],
         "treated": treated, "control": control,
         "times_h": _r(ds["time_h"].values, 3),

@@ -1,37 +1,34 @@
-"""The claims report of a run: ``report.md`` and a self-contained ``report.html`` (figures embedded as base64 PNG,
-no external links, opens without network access).
-
-Content (built once as a list of blocks, rendered to both formats): what the run was, how to read the report,
-the side-by-side table (seed claim | literature verdict | simulation verdict | effect (95% CI) | time window |
-depends on), the claims the model cannot test, contradiction pairs, the verdict in every time window, the
-claims × mechanisms matrix (with ``experiment=claims``), the run's key figures, the details of every claim, the
-verdict rule and caveats, and a glossary. Every verdict and effect comes from :mod:`sim.claims.evaluate`.
-"""
+"""The content of the claims report, built once as a list of blocks (rendered to Markdown and HTML by
+:mod:`sim.report.render`). Every verdict and effect comes from :mod:`sim.claims`."""
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from sim.claims.evaluate import NOT_EVALUATED, NOT_REPRODUCED, NOT_TESTABLE, OPPOSITE, REPRODUCED, Result
+from sim.claims import verdicts as V
+from sim.claims.ablation import observed_dependence, shifted_by
+from sim.claims.evaluate import Result
 from sim.claims.registry import Claim, Registry
+from sim.claims.verdicts import NOT_EVALUATED, NOT_REPRODUCED, NOT_TESTABLE, OPPOSITE, REPRODUCED
+from sim.report.figures import window_rows
+from sim.report.text import (
+    contrast_text,
+    effect_text,
+    expected_text,
+    pair_sentence,
+    primary_verdicts,
+    readout_text,
+    seed_short,
+    symbol,
+    trim,
+    window_text,
+)
 
-VERDICT_COLORS = {REPRODUCED: "#1a9850", OPPOSITE: "#d73027", NOT_REPRODUCED: "#e0e0e0", NOT_EVALUATED: "#ffffff",
-                  NOT_TESTABLE: "#ffffff"}
-VERDICT_CSS = {REPRODUCED: "v-rep", OPPOSITE: "v-opp", NOT_REPRODUCED: "v-not", NOT_EVALUATED: "v-ne",
-               NOT_TESTABLE: "v-nt"}
-EXPECTED_TEXT = {"increase": "↑ increase", "decrease": "↓ decrease", "either": "≠ 0 (either direction)",
-                 "below_zero": "< 0", "above_zero": "> 0", "toward_healthy": "toward healthy"}
-SYMBOLS = {REPRODUCED: "✓", OPPOSITE: "✗", NOT_REPRODUCED: "·", NOT_EVALUATED: "n/e"}
-#: the run's figures shown in the report, in this order, with a caption (others in figures/ are listed after)
 RUN_FIGURES = (
     ("metric_timecourses", "Metric time courses: cohort mean and 95% CI of the key metrics in every condition."),
     ("slow_states", "Slow states: plasma ketamine, NMDA block (total and trapped), plasticity and TMS states."),
@@ -42,6 +39,8 @@ RUN_FIGURES = (
     ("fc_matrices", "FC matrices at baseline and after the drug."),
     ("dose_response", "Dose response (change from baseline at 20 min and 48 h)."),
 )
+
+
 GLOSSARY = (
     ("virtual subject", "one simulated person: own coupling strengths, drug clearance and scan noise; the same "
                         "person appears in every condition"),
@@ -68,7 +67,6 @@ GLOSSARY = (
 )
 
 
-# =============================================================================================== blocks
 @dataclass
 class Cell:
     text: str
@@ -98,71 +96,10 @@ class ReportContext:
     variants: list | None = None          # sim.claims.ablation.Variant list (default first) or None
 
 
-def _seed_short(reg: Registry, c: Claim) -> str:
-    if not c.seeds:
-        return "primary literature"
-    return ", ".join(dict.fromkeys(reg.seed_titles.get(s.file, s.file).split(" - ")[0] for s in c.seeds))
-
-
-def readout_text(c: Claim) -> str:
-    from sim.plots._common import short_metric
-
-    r = c.readout
-    if r.kind == "metric":
-        return short_metric(r.metric)
-    if r.kind == "gbc":
-        return f"GBC of {', '.join(r.a)}"
-    return f"FC {'+'.join(r.a)} ↔ {'+'.join(r.b)}"
-
-
-def contrast_text(c: Claim) -> str:
-    from sim.plots._common import pretty_condition as pc
-
-    k = c.contrast
-    if k.type == "vs_control":
-        s = f"{pc(k.treated)} vs {pc(k.control)}, each as change from its own baseline"
-    elif k.type == "vs_baseline":
-        s = f"{pc(k.treated)}, change from baseline"
-    elif k.type == "between":
-        s = f"{pc(k.treated)} minus {pc(k.control)} (same virtual people)"
-    else:
-        s = f"value in {pc(k.treated)}"
-    return s
-
-
-def expected_text(c: Claim, r: Result | None = None) -> str:
-    s = EXPECTED_TEXT.get(c.expected, c.expected)
-    if c.expected == "toward_healthy" and r is not None and r.expected in ("increase", "decrease"):
-        s += f" (here {EXPECTED_TEXT[r.expected]})"
-    if c.reference_window:
-        s += " vs the reference window"
-    return s
-
-
-def _window_text(reg: Registry, r: Result, c: Claim) -> str:
-    from sim.plots._common import fmt_time
-
-    w = reg.windows[r.window].label if r.window in reg.windows else r.window
-    if c.reference_window:
-        w += f" minus {reg.windows[c.reference_window].label}"
-    if r.scans_h and not reg.windows[r.window].all:
-        w += " [scans: " + ", ".join(fmt_time(t, None) for t in r.scans_h) + "]"
-    return w
-
-
-def _effect_text(r: Result) -> str:
-    if not np.isfinite(r.effect):
-        return "—"
-    unit = "" if r.unit in ("", "1") else f" {r.unit.split(' ')[0]}"
-    return r.effect_text() + unit
-
-
 def _observed(ctx: ReportContext, cid: str) -> str | None:
     """Mechanisms whose removal changes the claim's verdict ('none'), or None without ablation runs."""
     if not ctx.variants:
         return None
-    from sim.claims.ablation import observed_dependence
-
     return ", ".join(observed_dependence(cid, ctx.variants)) or "none"
 
 
@@ -170,8 +107,6 @@ def _shifted(ctx: ReportContext, cid: str) -> str | None:
     """Mechanisms whose removal shifts the claim's effect significantly (paired), or None without ablation."""
     if not ctx.variants:
         return None
-    from sim.claims.ablation import shifted_by
-
     return ", ".join(shifted_by(cid, ctx.variants)) or "none"
 
 
@@ -182,126 +117,10 @@ def _depends_text(ctx: ReportContext, c: Claim) -> str:
     return s + f"; verdict changes without: {_observed(ctx, c.id)}; effect shifts without: {_shifted(ctx, c.id)}"
 
 
-def _verdict_cell(r: Result) -> Cell:
-    return Cell(r.verdict, VERDICT_CSS.get(r.verdict, ""))
+def verdict_cell(r: Result) -> Cell:
+    return Cell(r.verdict, V.CSS.get(r.verdict, ""))
 
 
-# =============================================================================================== figures
-def _new_fig(w, h):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(w, h), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _trim(s: str, n: int = 72) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
-
-
-def fig_effects(reg: Registry, primary: Mapping[str, Result]):
-    """Forest plot: every testable claim's effect and 95% CI at its own window, coloured by verdict."""
-    from matplotlib.patches import Patch
-
-    claims = list(reg.testable)
-    n = len(claims)
-    fig = _new_fig(11.5, 1.4 + 0.32 * n)
-    ax = fig.add_subplot()
-    m_r = reg.min_abs_effect.get("r", 0.0)
-    if m_r:
-        ax.axvspan(-m_r, m_r, color="0.92", zorder=0)
-    ax.axvline(0, color="0.3", lw=0.8)
-    for i, c in enumerate(claims):
-        r = primary[c.id]
-        col = VERDICT_COLORS.get(r.verdict, "white")
-        if np.isfinite(r.effect) and np.isfinite(r.low):
-            ax.errorbar(r.effect, i, xerr=[[r.effect - r.low], [r.high - r.effect]], fmt="o", color=col,
-                        mec="0.2", ecolor="0.3", capsize=2.5, ms=6, zorder=3)
-        else:
-            ax.text(0, i, "  not evaluated", va="center", fontsize=7.5, color="0.4")
-        arrow = {"increase": "↑", "decrease": "↓", "either": "≠0", "below_zero": "<0", "above_zero": ">0",
-                 "toward healthy": "toward healthy"}.get(r.expected, r.expected)
-        unit = "" if r.unit in ("r", "") else " (unitless)"
-        ax.text(1.01, i, f"expects {arrow}{unit}", transform=ax.get_yaxis_transform(), va="center", fontsize=7.5)
-    ax.set_yticks(range(n), [_trim(f"{c.id}: {c.claim}") for c in claims], fontsize=7.5)
-    ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlabel("simulated effect (mean across subjects, 95% t-CI); r for FC read-outs")
-    ax.grid(axis="x", color="0.9")
-    handles = [Patch(facecolor=VERDICT_COLORS[k], edgecolor="0.3", label=k)
-               for k in (REPRODUCED, NOT_REPRODUCED, OPPOSITE)]
-    if m_r:
-        handles.append(Patch(facecolor="0.92", label=f"|effect| < {m_r:g} (minimal effect size)"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8, frameon=False)
-    fig.suptitle("Each claim at its own time window: simulated effect and verdict", fontsize=10)
-    return fig
-
-
-def fig_windows(reg: Registry, by_window: Mapping[tuple[str, str], Result]):
-    """Claims × time windows: verdict colour and effect value in every window."""
-    from matplotlib.patches import Rectangle
-
-    merged = window_rows(reg, by_window)
-    claims = [c for c, _ in merged]
-    wins = list(reg.timeline_windows)
-    nr, nc = len(claims), len(wins)
-    fig = _new_fig(4.8 + 1.05 * nc, 1.4 + 0.3 * nr)
-    ax = fig.add_subplot()
-    for i, c in enumerate(claims):
-        for j, w in enumerate(wins):
-            r = by_window.get((c.id, w))
-            if r is None:
-                continue
-            ax.add_patch(Rectangle((j, i), 1, 1, facecolor=VERDICT_COLORS.get(r.verdict, "white"), edgecolor="0.75",
-                                   lw=0.5))
-            txt = f"{r.effect:+.3f}" if np.isfinite(r.effect) else "n/e"
-            ax.text(j + 0.5, i + 0.5, txt, ha="center", va="center", fontsize=7,
-                    color="white" if r.verdict in (REPRODUCED, OPPOSITE) else "black")
-            if w == c.window:
-                ax.add_patch(Rectangle((j + 0.03, i + 0.06), 0.94, 0.88, fill=False, edgecolor="black", lw=1.6))
-    ax.set_xlim(0, nc)
-    ax.set_ylim(nr, 0)
-    ax.set_xticks(np.arange(nc) + 0.5, [reg.windows[w].label for w in wins], fontsize=8)
-    ax.xaxis.tick_top()
-    ax.set_yticks(np.arange(nr) + 0.5, [_trim(f"{c.id}" + (f" (= {', '.join(same)})" if same else "")
-                                              + f": {c.claim}", 64) for c, same in merged], fontsize=7.5)
-    ax.tick_params(length=0)
-    for s in ax.spines.values():
-        s.set_visible(False)
-    fig.suptitle("When does each claim hold? Green = reproduced, red = opposite, grey = not reproduced "
-                 "(number = effect; framed = the claim's own window)", fontsize=9)
-    return fig
-
-
-def window_rows(reg: Registry, by_window: Mapping[tuple[str, str], Result]) -> list[tuple[Claim, list[str]]]:
-    """Testable claims without a reference window, merging claims whose by-window results are the same
-    contrast with the same expected direction: [(first claim, [ids of the others])]."""
-    out: list[tuple[Claim, list[str]]] = []
-    keys: dict = {}
-    for c in reg.testable:
-        if c.reference_window:
-            continue
-        res = tuple((by_window[(c.id, w)].effect, by_window[(c.id, w)].expected) for w in reg.timeline_windows
-                    if (c.id, w) in by_window)
-        key = (c.readout, c.contrast, repr(res))
-        if key in keys:
-            out[keys[key]][1].append(c.id)
-        else:
-            keys[key] = len(out)
-            out.append((c, []))
-    return out
-
-
-def save_fig(fig, path: Path, dpi: int = 110) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.savefig(path, dpi=dpi)
-    finally:
-        fig.clear()
-    return path
-
-
-# =============================================================================================== content
 def build_blocks(ctx: ReportContext) -> list[Block]:
     reg, primary = ctx.registry, ctx.primary
     run = ctx.run
@@ -349,7 +168,7 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
     for v in (REPRODUCED, OPPOSITE, NOT_REPRODUCED, NOT_EVALUATED):
         ids = [c for c in reg.testable if primary[c.id].verdict == v]
         if ids:
-            items.append(f"**{v}** ({len(ids)}): " + "; ".join(f"{c.id} ({_trim(c.claim, 60)})" for c in ids))
+            items.append(f"**{v}** ({len(ids)}): " + "; ".join(f"{c.id} ({trim(c.claim, 60)})" for c in ids))
     B.append(Block("ul", items=items))
     if "effects" in ctx.claim_figures:
         B.append(Block("img", path=ctx.claim_figures["effects"],
@@ -365,12 +184,12 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
     for c in reg.testable:
         r = primary[c.id]
         dep = _depends_text(ctx, c)
-        rows.append([f"**{c.id}** {c.claim} ({_seed_short(reg, c)})",
+        rows.append([f"**{c.id}** {c.claim} ({seed_short(reg, c)})",
                      f"{readout_text(c)}; {contrast_text(c)}; expected {expected_text(c, r)}",
-                     c.literature.verdict, _verdict_cell(r), _effect_text(r), _window_text(reg, r, c), dep])
+                     c.literature.verdict, verdict_cell(r), effect_text(r), window_text(reg, r, c), dep])
     B.append(Block("table", header=header, rows=rows))
     B.append(Block("h3", "Claims this model cannot test"))
-    rows = [[f"**{c.id}** {c.claim} ({_seed_short(reg, c)})", c.literature.verdict, Cell(NOT_TESTABLE, "v-nt"),
+    rows = [[f"**{c.id}** {c.claim} ({seed_short(reg, c)})", c.literature.verdict, Cell(NOT_TESTABLE, "v-nt"),
              c.reason or ""] for c in reg.claims if not c.testable]
     B.append(Block("table", header=["Seed claim", "Literature verdict", "Simulation verdict", "Why not"], rows=rows))
 
@@ -391,8 +210,8 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
                 regs = ", ".join(label[n] for n in p.holds_in_variants[k]) or "none"
             else:
                 regs = "run experiment=claims"
-            rows.append([f"**{cid}** {c.claim} ({_seed_short(reg, c)})", _verdict_cell(r),
-                         f"{_effect_text(r)} ({reg.windows[r.window].label})", wins, regs])
+            rows.append([f"**{cid}** {c.claim} ({seed_short(reg, c)})", verdict_cell(r),
+                         f"{effect_text(r)} ({reg.windows[r.window].label})", wins, regs])
         B.append(Block("table", header=["Claim", "Verdict", "Effect at its window", "Reproduced in windows",
                                         "Reproduced in regimes"], rows=rows))
         B.append(Block("p", pair_sentence(p.ids, p.holds_in_windows, wl)))
@@ -413,7 +232,7 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
         row = [f"**{c.id}**" + (f" (= {', '.join(same)})" if same else "")]
         for w in wins:
             r = ctx.by_window.get((c.id, w))
-            row.append(Cell(_symbol(r), VERDICT_CSS.get(r.verdict, "")) if r else "")
+            row.append(Cell(symbol(r), V.CSS.get(r.verdict, "")) if r else "")
         rows.append(row)
     B.append(Block("table", header=["Claim"] + [reg.windows[w].label for w in wins], rows=rows))
     B.append(Block("p", "✓ reproduced, ✗ opposite, · not reproduced, n/e not evaluated (no scan in the window or "
@@ -440,7 +259,7 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
             for v in vs:
                 r = v.results[c.id]
                 mark = " ◆" if v is not vs[0] and r.verdict != base.verdict else ""
-                row.append(Cell(f"{_symbol(r)}{mark}", VERDICT_CSS.get(r.verdict, "")))
+                row.append(Cell(f"{symbol(r)}{mark}", V.CSS.get(r.verdict, "")))
             row += [", ".join(c.depends_on) or "none", _observed(ctx, c.id), _shifted(ctx, c.id)]
             rows.append(row)
         B.append(Block("table", header=["Claim"] + [v.label for v in vs] + [
@@ -475,8 +294,8 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
         if c.testable:
             r = primary[c.id]
             items.append(f"Operationalisation: {readout_text(c)}; {contrast_text(c)}; population: {c.population}; "
-                         f"window: {_window_text(reg, r, c)}; expected: {expected_text(c, r)}.")
-            items.append(f"Simulation: {r.verdict}: {_effect_text(r)}, n = {r.n} subjects ({r.reason}).")
+                         f"window: {window_text(reg, r, c)}; expected: {expected_text(c, r)}.")
+            items.append(f"Simulation: {r.verdict}: {effect_text(r)}, n = {r.n} subjects ({r.reason}).")
         else:
             items.append(f"Not testable in this model: {c.reason}")
         items.append(f"Literature: {c.literature.verdict}. {c.literature.detail}")
@@ -522,39 +341,6 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
     return B
 
 
-def pair_sentence(ids: Sequence[str], holds: Sequence[Sequence[str]], labels: Mapping[str, str]) -> str:
-    """One computed sentence on where the two sides of a contradiction hold in this run."""
-    a, b = (list(h) for h in holds)
-
-    def names(ws):
-        return ", ".join(labels[w] for w in ws)
-
-    if not a and not b:
-        return "In this run neither side is reproduced in any time window."
-    if a and not b:
-        return f"In this run only {ids[0]} is reproduced ({names(a)})."
-    if b and not a:
-        return f"In this run only {ids[1]} is reproduced ({names(b)})."
-    both = [w for w in a if w in b]
-    if both:
-        return f"In this run both are reproduced in {names(both)} (their read-outs or contrasts differ)."
-    return (f"In this run they hold in different time windows - {ids[0]}: {names(a)}; {ids[1]}: {names(b)} - "
-            "so they need not contradict each other once the time is stated.")
-
-
-def primary_verdicts(primary: Mapping[str, Result]) -> list[str]:
-    return sorted({r.verdict for r in primary.values()})
-
-
-def _symbol(r: Result | None) -> str:
-    if r is None:
-        return ""
-    sym = SYMBOLS.get(r.verdict, "")
-    if np.isfinite(r.effect):
-        return f"{sym} {r.effect:+.3f}"
-    return sym
-
-
 def run_figures(figures_dir: Path) -> list[tuple[Path, str]]:
     """The run's own figures (PNG) in report order, excluding the claims figures."""
     if not figures_dir or not Path(figures_dir).is_dir():
@@ -570,130 +356,6 @@ def run_figures(figures_dir: Path) -> list[tuple[Path, str]]:
         if p.name not in seen and not p.name.startswith("claims_"):
             out.append((p, p.stem.replace("_", " ")))
     return out
-
-
-# =============================================================================================== rendering
-def _md_inline(s: str) -> str:
-    return str(s).replace("|", "\\|").replace("\n", " ")
-
-
-def render_markdown(blocks: Sequence[Block], base_dir: Path) -> str:
-    out = []
-    for b in blocks:
-        if b.kind in ("h1", "h2", "h3"):
-            out.append("#" * int(b.kind[1]) + " " + b.text)
-        elif b.kind == "p":
-            out.append(b.text)
-        elif b.kind == "ul":
-            out.append("\n".join(f"- {i}" for i in b.items))
-        elif b.kind == "table":
-            out.append("| " + " | ".join(_md_inline(h) for h in b.header) + " |")
-            out[-1] += "\n|" + "|".join("---" for _ in b.header) + "|"
-            for row in b.rows:
-                cells = [_md_inline(c.text if isinstance(c, Cell) else c) for c in row]
-                out[-1] += "\n| " + " | ".join(cells) + " |"
-        elif b.kind == "img":
-            rel = Path(b.path).resolve().relative_to(Path(base_dir).resolve()) if b.path else ""
-            out.append(f"![{b.caption}]({rel.as_posix() if rel else ''})\n\n*{b.caption}*")
-        elif b.kind == "pre":
-            out.append("```\n" + b.text + "\n```")
-        out.append("")
-    return "\n".join(out)
-
-
-_CSS = """
-body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;max-width:1400px;margin:1.5em auto;
-padding:0 1em;color:#222;line-height:1.45;font-size:15px}
-h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}h3{font-size:1.05em}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.86em}
-th,td{border:1px solid #ccc;padding:.3em .45em;vertical-align:top;text-align:left}
-th{background:#f2f2f2;position:sticky;top:0}
-td.v-rep{background:#1a9850;color:#fff;font-weight:600}td.v-opp{background:#d73027;color:#fff;font-weight:600}
-td.v-not{background:#e6e6e6}td.v-ne{background:#fff;color:#777}td.v-nt{background:#fff;color:#777;font-style:italic}
-figure{margin:1em 0 2em}figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.9em;color:#444}
-code{background:#f4f4f4;padding:0 .2em}
-nav{background:#f7f7f7;border:1px solid #ddd;padding:.5em 1em;font-size:.9em}
-"""
-
-
-def _html_inline(s: str) -> str:
-    s = html.escape(str(s))
-    s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
-    s = re.sub(r"`(.+?)`", r"<code>\1</code>", s)
-    return re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", s)
-
-
-def png_data_uri(path: Path, max_width: int = 1400) -> str:
-    """The PNG as a data URI, downscaled to ``max_width`` pixels if wider and reduced to a 256-colour palette
-    (figures are flat-coloured; this keeps the HTML a few MB)."""
-    data = Path(path).read_bytes()
-    try:
-        from PIL import Image
-
-        with Image.open(io.BytesIO(data)) as im:
-            im = im.convert("RGB")
-            if im.width > max_width:
-                im = im.resize((max_width, round(im.height * max_width / im.width)), Image.LANCZOS)
-            buf = io.BytesIO()
-            im.quantize(256).save(buf, format="PNG")
-            data = buf.getvalue()
-    except ImportError:  # pragma: no cover - pillow comes with matplotlib
-        pass
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
-
-def _slug(s: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")
-
-
-def render_html(blocks: Sequence[Block], title: str) -> str:
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"]
-    toc = [b for b in blocks if b.kind == "h2"]
-    for i, b in enumerate(blocks):
-        if b.kind == "h1":
-            out.append(f"<h1>{_html_inline(b.text)}</h1>")
-        elif b.kind == "h2":
-            out.append(f'<h2 id="{_slug(b.text)}">{_html_inline(b.text)}</h2>')
-        elif b.kind == "h3":
-            out.append(f"<h3>{_html_inline(b.text)}</h3>")
-        elif b.kind == "p":
-            out.append(f"<p>{_html_inline(b.text)}</p>")
-        elif b.kind == "ul":
-            out.append("<ul>" + "".join(f"<li>{_html_inline(x)}</li>" for x in b.items) + "</ul>")
-        elif b.kind == "table":
-            rows = ["<tr>" + "".join(f"<th>{_html_inline(h)}</th>" for h in b.header) + "</tr>"]
-            for row in b.rows:
-                cells = []
-                for c in row:
-                    if isinstance(c, Cell):
-                        cls = f' class="{c.css}"' if c.css else ""
-                        cells.append(f"<td{cls}>{_html_inline(c.text)}</td>")
-                    else:
-                        cells.append(f"<td>{_html_inline(c)}</td>")
-                rows.append("<tr>" + "".join(cells) + "</tr>")
-            out.append("<table>" + "".join(rows) + "</table>")
-        elif b.kind == "img":
-            out.append(f'<figure><img alt="{html.escape(b.caption)}" src="{png_data_uri(b.path)}">'
-                       f"<figcaption>{_html_inline(b.caption)}</figcaption></figure>")
-        elif b.kind == "pre":
-            out.append(f"<pre>{html.escape(b.text)}</pre>")
-        if i == 1 and toc:  # contents after the run line
-            out.append("<nav><strong>Contents:</strong> " + " · ".join(
-                f'<a href="#{_slug(h.text)}">{html.escape(h.text)}</a>' for h in toc) + "</nav>")
-    out.append("</body></html>")
-    return "\n".join(out)
-
-
-def write_report(stage_dir: Path, ctx: ReportContext) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into ``stage_dir``; returns their paths."""
-    stage_dir = Path(stage_dir)
-    blocks = build_blocks(ctx)
-    md = stage_dir / "report.md"
-    md.write_text(render_markdown(blocks, stage_dir), encoding="utf-8")
-    h = stage_dir / "report.html"
-    h.write_text(render_html(blocks, "dmn-sim claims report"), encoding="utf-8")
-    return md, h
 
 
 def run_info(ds, cfg=None) -> dict:
