@@ -45,6 +45,19 @@ def _warn_if_long(world, item_steps: int) -> None:
               f"(cohort.n_subjects) or scans (experiment.scans_h), or a shorter scan.duration_s", file=sys.stderr)
 
 
+def expected_run(cfg: DictConfig, world):
+    """The same timeline on the linear expected-FC engine (no sampling noise; a few seconds), for the report's
+    "expected (no noise)" column; None for models without a linear theory or when the run is already linear."""
+    if not hasattr(world.model, "expected_cov") or world.metric_settings.engine == "linear":
+        return None
+    from sim.experiment import run_timeline
+
+    c = cfg.copy()
+    OmegaConf.update(c, "metrics.engine", "linear", force_add=True)
+    OmegaConf.update(c, "experiment.dose_response", None, force_add=True)
+    return run_timeline(c)
+
+
 def run(cfg: DictConfig, run_dir: Path) -> Path:
     """Simulate the configured experiment and write its outputs into ``run_dir``; returns it."""
     import threading
@@ -77,12 +90,12 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         elif kind == "claims":  # the default experiment + ablation reruns (sim/claims/ablation.py)
             from sim.claims.ablation import run_claims_experiment
 
-            claims_run = run_claims_experiment(cfg, progress=tick, total_callback=set_total)
+            claims_run = run_claims_experiment(cfg, progress=tick, total_callback=set_total, world=world)
             ds = claims_run.ds
         else:
             from sim.experiment import run_timeline
 
-            ds = run_timeline(cfg, progress=tick, total_callback=set_total)
+            ds = run_timeline(cfg, progress=tick, total_callback=set_total, world=world)
     metric_names = [k for k in ds.data_vars if ds[k].dims == ("condition", "subject", "time_h")]
     sim_s = time.perf_counter() - t0
     from sim.summary import summary_text
@@ -99,7 +112,8 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         from sim.report import write_claims_outputs
 
         ablation = claims_run if kind == "claims" else None
-        extra.append(lambda d: write_claims_outputs(ds, cfg, d, ablation=ablation))
+        expected_ds = expected_run(cfg, world)
+        extra.append(lambda d: write_claims_outputs(ds, cfg, d, ablation=ablation, expected_ds=expected_ds))
     n_items = int(np.prod([ds.sizes[d] for d in ("condition", "subject", "time_h")]))
     if "dr_value" in ds:  # the dose arm: each dose's baseline scan plus its dose-response scans
         n_items += ds.sizes["dose_mg_per_kg"] * ds.sizes["subject"] * (ds.sizes["dr_time_h"] + 1)

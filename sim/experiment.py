@@ -165,18 +165,31 @@ def _network_style(cfg: Mapping, networks) -> dict[str, dict]:
         "color", "#999999"))} for n in networks}
 
 
-def run_timeline(cfg: Mapping, progress=None, total_callback=None):
-    """Run a timeline experiment; returns an :class:`xarray.Dataset` (see README, "Outputs")."""
+def replicates_from_config(cfg: Mapping) -> int:
+    r = (cfg.get("claims") or {}).get("replicates", 1)
+    if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= 20:
+        raise ConfigError(f"claims.replicates: {r!r} is not allowed; allowed: an integer 1..20")
+    return int(r)
+
+
+def run_timeline(cfg: Mapping, progress=None, total_callback=None, world: World | None = None):
+    """Run a timeline experiment; returns an :class:`xarray.Dataset` (:mod:`sim.schema`; README, "Outputs").
+
+    ``world`` (from :func:`sim.simulate.build_world` on the same config, or on one differing only in the drug or
+    the phenotype preset, as the ablation variants do) avoids building it again. With ``claims.replicates`` = R
+    the cohort is R x ``cohort.n_subjects`` subjects: R independent replicate cohorts (sim/claims/stability.py).
+    """
     import xarray as xr
 
-    world: World = build_world(cfg)
+    world = build_world(cfg) if world is None else world
     exp = cfg["experiment"]
     trial = trial_from_config(cfg)
     timeline, scans = _timeline(exp, trial)
     conds = conditions_from_config(cfg, timeline)
     contrasts = contrasts_from_config(exp, conds, scans)
     drug = drug_from_config(cfg["drug"], world.atlas)
-    subjects = np.arange(world.cohort.n_subjects)
+    n_rep = replicates_from_config(cfg)
+    subjects = np.arange(world.cohort.n_subjects * n_rep)
     traits = draw_traits(world.seed, subjects, world.atlas.n_regions, world.cohort.coupling_jitter_cv)
     clearance = clearance_scales(world.seed, subjects, drug.clearance_cv)
     grid = np.arange(timeline[0], timeline[1] + GRID_STEP_H / 2, GRID_STEP_H)
@@ -267,7 +280,7 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None):
                     metrics=",".join(metric_names),
                     mechanisms=",".join(k for k, v in drug.mechanisms.items() if v),
                     depressed_phenotype=str(cfg["phenotype"]["name"]), engine=world.metric_settings.engine,
-                    trial_noise=trial.noise, baseline_scans=int(trial.baseline_scans),
+                    trial_noise=trial.noise, baseline_scans=int(trial.baseline_scans), replicates=n_rep,
                     contrasts=encode(list(contrasts)), key_metrics=json.dumps(_key_metrics(cfg)),
                     networks=json.dumps(_network_style(cfg, world.atlas.networks)))
     durations = [i.duration_min / 60.0 for c in conds for i in c.protocol.infusions]

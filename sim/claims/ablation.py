@@ -137,7 +137,7 @@ def variant_config(cfg, variant: Variant):
     return c
 
 
-def run_variant(cfg, base_ds, variant: Variant, progress=None, total_callback=None):
+def run_variant(cfg, base_ds, variant: Variant, progress=None, total_callback=None, world=None):
     """Simulate the variant's conditions and merge them with the unaffected conditions of ``base_ds``."""
     import xarray as xr
 
@@ -147,7 +147,8 @@ def run_variant(cfg, base_ds, variant: Variant, progress=None, total_callback=No
     order = [str(c) for c in base["condition"].values]
     if not variant.conditions:
         return base
-    new = _light(run_timeline(variant_config(cfg, variant), progress=progress, total_callback=total_callback))
+    new = _light(run_timeline(variant_config(cfg, variant), progress=progress, total_callback=total_callback,
+                              world=world))
     keep = [c for c in order if c not in variant.conditions]
     parts = ([base.sel(condition=keep)] if keep else []) + [new]
     merged = xr.concat(parts, dim="condition", coords="minimal", compat="override", join="override")
@@ -155,11 +156,12 @@ def run_variant(cfg, base_ds, variant: Variant, progress=None, total_callback=No
 
 
 def run_claims_experiment(cfg, progress: Callable[[int], None] | None = None,
-                          total_callback: Callable[[int], None] | None = None) -> ClaimsRun:
+                          total_callback: Callable[[int], None] | None = None, world=None) -> ClaimsRun:
     """The default experiment plus its ablation variants. Returns a :class:`ClaimsRun`; the run directory is
     written from ``.ds`` (results.nc, figures) and :func:`sim.report.write_claims_outputs` with ``ablation=``."""
     from sim.claims.registry import known_names, validate
     from sim.experiment import run_timeline
+    from sim.simulate import build_world
 
     registry = load_registry((cfg.get("claims") or {}).get("registry"))
     _settings(cfg)  # fail on bad settings before any simulation
@@ -170,7 +172,8 @@ def run_claims_experiment(cfg, progress: Callable[[int], None] | None = None,
         if total_callback is not None:
             total_callback(totals[0])
 
-    ds = run_timeline(cfg, progress=progress, total_callback=add_total)
+    world = build_world(cfg) if world is None else world  # built once, shared by every variant
+    ds = run_timeline(cfg, progress=progress, total_callback=add_total, world=world)
     validate(registry, known_names(ds, cfg))
     default = Variant("default", "default (all on)", None, tuple(str(c) for c in ds["condition"].values), _light(ds))
     default.results = {r.claim_id: r for r in evaluate(default.ds, registry)}
@@ -179,7 +182,7 @@ def run_claims_experiment(cfg, progress: Callable[[int], None] | None = None,
     for v in plan_variants(cfg, ds):
         if verbose:
             print(f"claims ablation: {v.label} ({len(v.conditions)} conditions)", file=sys.stderr)
-        v.ds = run_variant(cfg, ds, v, progress=progress, total_callback=add_total)
+        v.ds = run_variant(cfg, ds, v, progress=progress, total_callback=add_total, world=world)
         v.results = {r.claim_id: r for r in evaluate(v.ds, registry)}
         v.shifts = effect_shifts(default.ds, v.ds, registry)
         variants.append(v)

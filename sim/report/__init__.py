@@ -15,8 +15,7 @@ import csv
 from pathlib import Path
 
 from sim.claims.ablation import matrix_rows, observed_dependence, shifted_by
-from sim.claims.evaluate import Result, contradictions, evaluate, evaluate_by_window
-from sim.claims.registry import Registry, known_names, load_registry, validate
+from sim.claims.assess import Assessment, assess
 from sim.report.blocks import ReportContext, run_info
 from sim.report.figures import fig_effects, fig_matrix, fig_windows, save_fig
 from sim.report.render import write_report
@@ -27,16 +26,20 @@ __all__ = ["CLAIMS_COLUMNS", "claims_rows", "contrast_text", "readout_text", "wr
 CLAIMS_COLUMNS = ("id", "source", "seed_file", "seed_quote", "claim", "testable", "not_testable_reason", "readout",
                   "contrast", "population", "window", "window_label", "reference_window", "scans_h", "expected",
                   "expected_as_used", "literature_verdict", "literature_detail", "citations", "simulation_verdict",
-                  "verdict_reason", "effect", "ci_low", "ci_high", "n_subjects", "unit", "depends_on_expected",
-                  "depends_on_observed", "depends_on_effect_shift", "note")
+                  "shown_verdict", "verdict_reason", "effect", "ci_low", "ci_high", "n_subjects", "unit",
+                  "expected_effect_linear", "stability_method", "stability_agree", "fragile", "origin",
+                  "origin_detail", "counts_as_result", "depends_on_expected", "depends_on_observed",
+                  "depends_on_effect_shift", "note")
 
 
 def _num(x: float) -> str:
     return "" if x != x else f"{x:.6g}"  # NaN -> empty
 
 
-def claims_rows(registry: Registry, primary: dict[str, Result], variants=None) -> list[dict]:
-    """One row per claim for ``claims.csv`` (every field computed or copied from the registry)."""
+def claims_rows(a: Assessment) -> list[dict]:
+    """One row per claim for ``claims.csv`` (every field computed by :mod:`sim.claims` or copied from the
+    registry)."""
+    registry, primary, variants = a.registry, a.primary, a.variants
     rows = []
     for c in registry.claims:
         r = primary[c.id]
@@ -44,6 +47,8 @@ def claims_rows(registry: Registry, primary: dict[str, Result], variants=None) -
         if variants and c.testable:
             obs = ";".join(observed_dependence(c.id, variants)) or "none"
             shift = ";".join(shifted_by(c.id, variants)) or "none"
+        st, org = a.stability.get(c.id), a.origin.get(c.id)
+        ex = a.expected.get(c.id) if a.expected else None
         rows.append({
             "id": c.id, "source": c.source, "seed_file": ";".join(s.file for s in c.seeds),
             "seed_quote": " | ".join(s.quote for s in c.seeds), "claim": c.claim, "testable": c.testable,
@@ -54,8 +59,12 @@ def claims_rows(registry: Registry, primary: dict[str, Result], variants=None) -
             "reference_window": c.reference_window or "", "scans_h": ";".join(f"{t:g}" for t in r.scans_h),
             "expected": c.expected or "", "expected_as_used": r.expected, "literature_verdict": c.literature.verdict,
             "literature_detail": c.literature.detail, "citations": "; ".join(c.literature.citations),
-            "simulation_verdict": r.verdict, "verdict_reason": r.reason, "effect": _num(r.effect),
-            "ci_low": _num(r.low), "ci_high": _num(r.high), "n_subjects": r.n or "", "unit": r.unit,
+            "simulation_verdict": r.verdict, "shown_verdict": a.shown_verdict(c.id), "verdict_reason": r.reason,
+            "effect": _num(r.effect), "ci_low": _num(r.low), "ci_high": _num(r.high), "n_subjects": r.n or "",
+            "unit": r.unit, "expected_effect_linear": _num(ex.effect) if ex is not None else "",
+            "stability_method": st.method if st else "", "stability_agree": _num(st.agree) if st else "",
+            "fragile": bool(st.fragile) if st and st.method else "", "origin": org.kind if org else "",
+            "origin_detail": org.detail if org else "", "counts_as_result": a.is_result(c.id) if c.testable else "",
             "depends_on_expected": ";".join(c.depends_on), "depends_on_observed": obs,
             "depends_on_effect_shift": shift, "note": c.note})
     return rows
@@ -70,26 +79,21 @@ def _write_csv(path: Path, columns, rows) -> Path:
     return path
 
 
-def write_claims_outputs(ds, cfg, stage_dir, ablation=None) -> list[Path]:
-    """Evaluate the registry on a timeline run and write its outputs into ``stage_dir``:
+def write_claims_outputs(ds, cfg, stage_dir, ablation=None, expected_ds=None) -> list[Path]:
+    """Assess the registry on a timeline run (:func:`sim.claims.assess.assess`) and write into ``stage_dir``:
 
     ``claims.csv`` (one row per claim), ``claims_by_window.csv`` (every testable claim in every time window),
     ``claims_ablation.csv`` (with ``ablation``, a :class:`sim.claims.ablation.ClaimsRun`), figures
-    ``figures/claims_*.png``, ``report.md`` and ``report.html``. The run's own figures, if already in
-    ``stage_dir/figures``, are embedded in the report. Raises :class:`sim.errors.ConfigError` if the registry
-    names an unknown metric, region, network or condition.
+    ``figures/claims_*.png``, ``report.md`` and ``report.html``. ``expected_ds``: the same design on the linear
+    engine (the "expected (no noise)" column). The run's own figures, if already in ``stage_dir/figures``, are
+    embedded in the report. Raises :class:`sim.errors.ConfigError` if the registry names an unknown metric,
+    region, network or condition.
     """
     stage = Path(stage_dir)
-    settings = (cfg.get("claims") or {}) if cfg is not None else {}
-    registry = ablation.registry if ablation is not None else load_registry(settings.get("registry"))
-    validate(registry, known_names(ds, cfg))
-    variants = ablation.variants if ablation is not None else None
-    primary = variants[0].results if variants else {r.claim_id: r for r in evaluate(ds, registry)}
-    by_window = evaluate_by_window(ds, registry)
-    var_results = {v.name: v.results for v in variants} if variants else None
-    pairs = contradictions(registry, primary, by_window, var_results)
-
-    written = [_write_csv(stage / "claims.csv", CLAIMS_COLUMNS, claims_rows(registry, primary, variants))]
+    a = assess(ds, cfg, ablation.registry if ablation is not None else None,
+               ablation.variants if ablation is not None else None, expected_ds)
+    registry, primary, by_window, variants = a.registry, a.primary, a.by_window, a.variants
+    written = [_write_csv(stage / "claims.csv", CLAIMS_COLUMNS, claims_rows(a))]
     win_rows = [{"id": cid, "window": w, "window_label": registry.windows[w].label,
                  "scans_h": ";".join(f"{t:g}" for t in r.scans_h), "effect": r.effect, "ci_low": r.low,
                  "ci_high": r.high, "n_subjects": r.n or "", "unit": r.unit, "expected_as_used": r.expected,
@@ -101,6 +105,6 @@ def write_claims_outputs(ds, cfg, stage_dir, ablation=None) -> list[Path]:
         rows = matrix_rows(registry, variants)
         written.append(_write_csv(stage / "claims_ablation.csv", list(rows[0]), rows))
         figs["matrix"] = save_fig(fig_matrix(registry, variants), stage / "figures" / "claims_ablation_matrix.png")
-    ctx = ReportContext(registry, primary, by_window, pairs, run_info(ds, cfg), stage / "figures", figs, variants)
+    ctx = ReportContext(a, run_info(ds, cfg), stage / "figures", figs)
     written += list(write_report(stage, ctx)) + list(figs.values())
     return written

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from sim.claims import verdicts as V
 from sim.claims.ablation import observed_dependence, shifted_by
+from sim.claims.assess import Assessment
 from sim.claims.evaluate import Result
 from sim.claims.registry import Claim, Registry
 from sim.claims.verdicts import NOT_EVALUATED, NOT_REPRODUCED, NOT_TESTABLE, OPPOSITE, REPRODUCED
@@ -28,16 +29,16 @@ from sim.report.text import (
     trim,
     window_text,
 )
+from sim.schema import vocabulary
 
+#: the run's figures shown in the report, in this order (by file-name prefix), with a caption; others in figures/
+#: are listed after. Network-change captions are made from the file name and the conditions' labels.
 RUN_FIGURES = (
     ("metric_timecourses", "Metric time courses: cohort mean and 95% CI of the key metrics in every condition."),
     ("slow_states", "Slow states: plasma ketamine, NMDA block (total and trapped), plasticity and TMS states."),
-    ("network_change_depressed_ketamine_24h", "Network change 24 h after one infusion (depressed + ketamine)."),
-    ("network_change_depressed_ketamine_0p33h", "Network change during the infusion (20 min, depressed + ketamine)."),
-    ("network_change_depressed_ketamine_vs_depressed_placebo_24h",
-     "Network change 24 h after one infusion, ketamine minus placebo (same subjects): the drug's own effect."),
+    ("network_change_", ""),
     ("fc_matrices", "FC matrices at baseline and after the drug."),
-    ("dose_response", "Dose response (change from baseline at 20 min and 48 h)."),
+    ("dose_response", "Dose response (change from baseline at each dose)."),
 )
 
 
@@ -86,14 +87,30 @@ class Block:
 
 @dataclass
 class ReportContext:
-    registry: Registry
-    primary: dict[str, Result]
-    by_window: dict[tuple[str, str], Result]
-    pairs: list
+    assessment: Assessment
     run: dict
     figures_dir: Path
     claim_figures: dict[str, Path] = field(default_factory=dict)
-    variants: list | None = None          # sim.claims.ablation.Variant list (default first) or None
+
+    @property
+    def registry(self) -> Registry:
+        return self.assessment.registry
+
+    @property
+    def primary(self) -> dict[str, Result]:
+        return self.assessment.primary
+
+    @property
+    def by_window(self):
+        return self.assessment.by_window
+
+    @property
+    def pairs(self):
+        return self.assessment.pairs
+
+    @property
+    def variants(self):
+        return self.assessment.variants
 
 
 def _observed(ctx: ReportContext, cid: str) -> str | None:
@@ -117,26 +134,70 @@ def _depends_text(ctx: ReportContext, c: Claim) -> str:
     return s + f"; verdict changes without: {_observed(ctx, c.id)}; effect shifts without: {_shifted(ctx, c.id)}"
 
 
-def verdict_cell(r: Result) -> Cell:
-    return Cell(r.verdict, V.CSS.get(r.verdict, ""))
+def verdict_cell(r: Result, shown: str | None = None) -> Cell:
+    text = shown or r.verdict
+    css = "v-frag" if text.startswith("fragile") else V.CSS.get(r.verdict, "")
+    return Cell(text, css)
+
+
+def _stability_text(ctx: ReportContext, cid: str) -> str:
+    s = ctx.assessment.stability.get(cid)
+    return s.text() if s is not None and s.method else "—"
+
+
+def _origin_text(ctx: ReportContext, cid: str) -> str:
+    o = ctx.assessment.origin.get(cid)
+    if o is None:
+        return "—"
+    text = o.kind + (f": {o.detail}" if o.detail else "")
+    if o.confirmed is not None:
+        text += "; ablation " + ("confirms it" if o.confirmed else "does not confirm it")
+    return text
+
+
+def _expected_effect(ctx: ReportContext, cid: str) -> str:
+    e = ctx.assessment.expected
+    if e is None or cid not in e:
+        return "—"
+    r = e[cid]
+    return f"{r.effect:+.3f}" if np.isfinite(r.effect) else "n/a"
+
+
+def design_text(run: Mapping) -> str:
+    noise = run.get("trial_noise")
+    out = {"common": "common scan noise across conditions (each subject's scan at a given time has the same noise "
+                     "in every condition: a crossover a clinic cannot run)",
+           "independent": "independent scan noise per condition (a parallel-group trial)"}.get(noise, "unknown")
+    rep = int(run.get("replicates") or 1)
+    stab = (f"{rep} independent replicate cohorts pooled; stability = share of replicates agreeing" if rep > 1 else
+            "one cohort; stability = share of 200 bootstrap resamples of the subjects agreeing")
+    return (f"Trial design: {out}; baseline = mean of {run.get('baseline_scans', 1)} scan(s) before time 0; "
+            f"{stab}; engine: {run.get('engine', 'simulated')}.")
 
 
 def build_blocks(ctx: ReportContext) -> list[Block]:
-    reg, primary = ctx.registry, ctx.primary
-    run = ctx.run
+    """The whole report, section by section."""
     B: list[Block] = []
-    counts = {v: sum(1 for c in reg.claims if primary[c.id].verdict == v) for v in primary_verdicts(primary)}
-    n_test = len(reg.testable)
+    for section in (_intro, _how_to_read, _summary, _hypotheses, _main_table, _untestable, _contradictions,
+                    _by_window, _mechanisms, _run_figures, _details, _method, _glossary):
+        B += section(ctx)
+    return B
 
-    B.append(Block("h1", "Claims explorer: what the seed articles say, what the literature says, what the model does"))
-    B.append(Block("p", f"Run: **{run.get('experiment', '')}** experiment, {run.get('model', '')} model, "
-                        f"{run.get('n_subjects', '?')} virtual subjects per condition, {run.get('n_conditions', '?')} "
-                        f"conditions, {run.get('n_scans', '?')} scans from {run.get('first_scan', '')} to "
-                        f"{run.get('last_scan', '')}; depressed preset **{run.get('preset', '')}**; drug mechanisms "
-                        f"on: {run.get('mechanisms', '') or 'none'}; seed {run.get('seed', '')}; "
-                        f"written {run.get('date', '')}."))
-    B.append(Block("h2", "How to read this report"))
-    B.append(Block("ul", items=[
+
+def _intro(ctx: ReportContext) -> list[Block]:
+    run = ctx.run
+    return [Block("h1", "Claims explorer: what the seed articles say, what the literature says, what the model does"),
+            Block("p", f"Run: **{run.get('experiment', '')}** experiment, {run.get('model', '')} model, "
+                       f"{run.get('n_subjects', '?')} virtual subjects per condition, {run.get('n_conditions', '?')} "
+                       f"conditions, {run.get('n_scans', '?')} scans from {run.get('first_scan', '')} to "
+                       f"{run.get('last_scan', '')}; depressed preset **{run.get('preset', '')}**; drug mechanisms "
+                       f"on: {run.get('mechanisms', '') or 'none'}; seed {run.get('seed', '')}; "
+                       f"written {run.get('date', '')}."),
+            Block("p", design_text(run))]
+
+
+def _how_to_read(ctx: ReportContext) -> list[Block]:
+    return [Block("h2", "How to read this report"), Block("ul", items=[
         "Five popular articles about ketamine and brain networks (the *seeds*) make claims such as \"ketamine reduces "
         "DMN hyperconnectivity\". Each distinct claim is one row below (registry: configs/claims/registry.yaml).",
         "**Literature verdict**: what primary studies say about the claim (from the project's literature review, "
@@ -158,42 +219,91 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
         "therefore test the preset, an input, not a prediction.",
         "A simulation verdict says what *this model with its assumptions* does; it is not evidence about real "
         "brains. The drug's slow effects follow a hypothesis written in configs/drug/ketamine.yaml (drug.targets).",
-    ]))
-    B.append(Block("h2", "Summary"))
-    B.append(Block("p", f"{len(reg.claims)} claims: {n_test} testable here, {len(reg.claims) - n_test} not testable "
-                        "in this model. Of the testable ones: "
-                        + ", ".join(f"{counts.get(v, 0)} {v}" for v in (REPRODUCED, NOT_REPRODUCED, OPPOSITE,
-                                                                         NOT_EVALUATED)) + "."))
+        "**Stability**: how often the verdict comes out the same in independent replicate cohorts (or bootstrap "
+        "resamples of the subjects). A verdict that replicates disagree on is shown as **fragile**, never as "
+        "reproduced.",
+        "**Origin**: *built in* when the read-out is set directly by an input (most of its region pairs are edited "
+        "by the depressed preset or by the drug's assumed targets) or has the claimed value in every condition "
+        "alike (a property of the network); *emergent* otherwise. Only emergent, stable verdicts count as results.",
+        "**Expected (no noise)**: the same effect computed from the linearised network's stationary covariance "
+        "(metrics.engine=linear) instead of simulated scans: no sampling noise at all. At the default noise "
+        "simulated |FC| is 10-20 % smaller than the linear value (the cubic term), so the two differ a little.",
+    ])]
+
+
+def _summary(ctx: ReportContext) -> list[Block]:
+    reg, primary, a = ctx.registry, ctx.primary, ctx.assessment
+    n_test = len(reg.testable)
+    counts = {v: sum(1 for c in reg.claims if primary[c.id].verdict == v) for v in primary_verdicts(primary)}
+    groups = a.groups()
+    res = groups["results"]
+    by_v = {v: [cid for cid in res if primary[cid].verdict == v] for v in (REPRODUCED, OPPOSITE, NOT_REPRODUCED)}
+    B = [Block("h2", "Summary"),
+         Block("p", f"{len(reg.claims)} claims: {n_test} testable here, {len(reg.claims) - n_test} not testable in "
+                    "this model. Pooled verdicts of the testable ones: "
+                    + ", ".join(f"{counts.get(v, 0)} {v}" for v in (REPRODUCED, NOT_REPRODUCED, OPPOSITE,
+                                                                     NOT_EVALUATED)) + "."),
+         Block("p", f"**Results** (emergent and stable: {len(res)}): "
+                    + "; ".join(f"{len(by_v[v])} {v}" for v in by_v) + ". Listed apart: "
+                    f"{len(groups['built in'])} built in (they restate an input or a property of the network), "
+                    f"{len(groups['fragile'])} fragile, {len(groups['not evaluated'])} not evaluated.")]
     items = []
-    for v in (REPRODUCED, OPPOSITE, NOT_REPRODUCED, NOT_EVALUATED):
-        ids = [c for c in reg.testable if primary[c.id].verdict == v]
-        if ids:
-            items.append(f"**{v}** ({len(ids)}): " + "; ".join(f"{c.id} ({trim(c.claim, 60)})" for c in ids))
+    for v in (REPRODUCED, OPPOSITE, NOT_REPRODUCED):
+        if by_v[v]:
+            items.append(f"**{v}** ({len(by_v[v])}): " + "; ".join(f"{cid} ({trim(reg.get(cid).claim, 60)})"
+                                                                  for cid in by_v[v]))
+    for g in ("built in", "fragile", "not evaluated"):
+        if groups[g]:
+            items.append(f"*{g}* ({len(groups[g])}): " + "; ".join(
+                f"{cid} ({a.shown_verdict(cid)})" for cid in groups[g]))
     B.append(Block("ul", items=items))
     if "effects" in ctx.claim_figures:
         B.append(Block("img", path=ctx.claim_figures["effects"],
                        caption="Each testable claim at its own time window. Dot = mean effect, bar = 95% CI across "
                                "subjects, colour = verdict; the grey band marks effects below the minimal effect "
                                "size. 'expects ↑/↓' is the direction the claim predicts."))
+    return B
 
-    # ---- main table
-    B.append(Block("h2", "Claims side by side"))
+
+def _hypotheses(ctx: ReportContext) -> list[Block]:
+    targets = ctx.run.get("targets") or []
+    if not targets:
+        return []
+    items = [f"{t['state']} scales {t['kind']} coupling between {t['between']} by 1 + {t['gain']:g} x state "
+             f"(source: {t['source']})" for t in targets]
+    return [Block("h2", "The drug's hypothesis in this run"),
+            Block("p", "The slow effects of ketamine (plasticity) and TMS act only on these edges (drug.targets in "
+                       "configs/drug/ketamine.yaml); every gain is assumed. A verdict on a read-out made of these "
+                       "edges is marked *built in* below: it follows from the assumed target."),
+            Block("ul", items=items)]
+
+
+def _main_table(ctx: ReportContext) -> list[Block]:
+    reg, primary, a = ctx.registry, ctx.primary, ctx.assessment
     header = ["Seed claim", "Read-out; contrast; expected", "Literature verdict", "Simulation verdict",
-              "Effect (95% CI)", "Time window", "Depends on"]
+              "Effect (95% CI)", "Expected (no noise)", "Stability", "Origin", "Time window", "Depends on"]
     rows = []
     for c in reg.testable:
         r = primary[c.id]
-        dep = _depends_text(ctx, c)
         rows.append([f"**{c.id}** {c.claim} ({seed_short(reg, c)})",
                      f"{readout_text(c)}; {contrast_text(c)}; expected {expected_text(c, r)}",
-                     c.literature.verdict, verdict_cell(r), effect_text(r), window_text(reg, r, c), dep])
-    B.append(Block("table", header=header, rows=rows))
-    B.append(Block("h3", "Claims this model cannot test"))
+                     c.literature.verdict, verdict_cell(r, a.shown_verdict(c.id)), effect_text(r),
+                     _expected_effect(ctx, c.id), _stability_text(ctx, c.id), _origin_text(ctx, c.id),
+                     window_text(reg, r, c), _depends_text(ctx, c)])
+    return [Block("h2", "Claims side by side"), Block("table", header=header, rows=rows)]
+
+
+def _untestable(ctx: ReportContext) -> list[Block]:
+    reg = ctx.registry
     rows = [[f"**{c.id}** {c.claim} ({seed_short(reg, c)})", c.literature.verdict, Cell(NOT_TESTABLE, "v-nt"),
              c.reason or ""] for c in reg.claims if not c.testable]
-    B.append(Block("table", header=["Seed claim", "Literature verdict", "Simulation verdict", "Why not"], rows=rows))
+    return [Block("h3", "Claims this model cannot test"),
+            Block("table", header=["Seed claim", "Literature verdict", "Simulation verdict", "Why not"], rows=rows)]
 
-    # ---- contradictions
+
+def _contradictions(ctx: ReportContext) -> list[Block]:
+    reg = ctx.registry
+    B: list[Block] = []
     B.append(Block("h2", "Claims that contradict each other"))
     B.append(Block("p", "Each pair below makes opposite statements. For each side: its verdict at its own window, "
                         "the time windows in which the simulation reproduces it, and (with experiment=claims) the "
@@ -210,13 +320,18 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
                 regs = ", ".join(label[n] for n in p.holds_in_variants[k]) or "none"
             else:
                 regs = "run experiment=claims"
-            rows.append([f"**{cid}** {c.claim} ({seed_short(reg, c)})", verdict_cell(r),
+            rows.append([f"**{cid}** {c.claim} ({seed_short(reg, c)})",
+                         verdict_cell(r, ctx.assessment.shown_verdict(cid)),
                          f"{effect_text(r)} ({reg.windows[r.window].label})", wins, regs])
         B.append(Block("table", header=["Claim", "Verdict", "Effect at its window", "Reproduced in windows",
                                         "Reproduced in regimes"], rows=rows))
         B.append(Block("p", pair_sentence(p.ids, p.holds_in_windows, wl)))
+    return B
 
-    # ---- by window
+
+def _by_window(ctx: ReportContext) -> list[Block]:
+    reg = ctx.registry
+    B: list[Block] = []
     B.append(Block("h2", "When does each claim hold?"))
     B.append(Block("p", "The same contrast evaluated in every time window of the run (claims that compare two "
                         "windows by construction - e_peak_rise, e_peak_fall - are left out). Time 0 = start of "
@@ -238,8 +353,12 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
     B.append(Block("p", "✓ reproduced, ✗ opposite, · not reproduced, n/e not evaluated (no scan in the window or "
                         "no abnormality to normalise); the number is the effect. Claims with the same read-out, "
                         "contrast and expected direction share a row."))
+    return B
 
-    # ---- mechanisms
+
+def _mechanisms(ctx: ReportContext) -> list[Block]:
+    reg = ctx.registry
+    B: list[Block] = []
     B.append(Block("h2", "Which mechanism carries which claim"))
     if ctx.variants:
         vs = ctx.variants
@@ -274,15 +393,22 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
         B.append(Block("p", "Not computed in this run. `dmnsim experiment=claims` reruns the experiment with each "
                             "drug mechanism switched off in turn and with the other depressed preset, and fills this "
                             "section with a claims × mechanisms matrix."))
+    return B
 
-    # ---- run figures
-    figs = run_figures(ctx.figures_dir)
+
+def _run_figures(ctx: ReportContext) -> list[Block]:
+    B: list[Block] = []
+    figs = run_figures(ctx.figures_dir, ctx.run.get("labels"))
     if figs:
         B.append(Block("h2", "Key figures of this run"))
         for path, cap in figs:
             B.append(Block("img", path=path, caption=cap))
+    return B
 
-    # ---- details
+
+def _details(ctx: ReportContext) -> list[Block]:
+    reg, primary = ctx.registry, ctx.primary
+    B: list[Block] = []
     B.append(Block("h2", "Claim details"))
     for c in reg.claims:
         B.append(Block("h3", f"{c.id}: {c.claim}"))
@@ -295,7 +421,9 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
             r = primary[c.id]
             items.append(f"Operationalisation: {readout_text(c)}; {contrast_text(c)}; population: {c.population}; "
                          f"window: {window_text(reg, r, c)}; expected: {expected_text(c, r)}.")
-            items.append(f"Simulation: {r.verdict}: {effect_text(r)}, n = {r.n} subjects ({r.reason}).")
+            items.append(f"Simulation: {ctx.assessment.shown_verdict(c.id)}: {effect_text(r)}, n = {r.n} subjects "
+                         f"({r.reason}); expected (no noise): {_expected_effect(ctx, c.id)}; stability: "
+                         f"{_stability_text(ctx, c.id)}; origin: {_origin_text(ctx, c.id)}.")
         else:
             items.append(f"Not testable in this model: {c.reason}")
         items.append(f"Literature: {c.literature.verdict}. {c.literature.detail}")
@@ -306,13 +434,17 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
         if c.note:
             items.append(f"Note: {c.note}")
         B.append(Block("ul", items=items))
+    return B
 
-    # ---- method
+
+def _method(ctx: ReportContext) -> list[Block]:
+    reg = ctx.registry
+    B: list[Block] = []
     B.append(Block("h2", "Verdict rule and caveats"))
     m = reg.min_abs_effect
     B.append(Block("ul", items=[
         "Window: a set of scan times; the scans of the run that fall in it are used, and each subject's read-out is "
-        "averaged over them. Baseline = the mean of the subject's scans before time 0.",
+        "averaged over them. Baseline = the mean of the subject's scans before time 0 (sim/analysis.py).",
         "Effect per subject: vs_control = (treated - its baseline) - (control - its baseline); vs_baseline = "
         "treated - baseline; between = treated - control (no baseline, e.g. depressed vs healthy); level = the "
         "treated value itself. With a reference window: effect in the window minus effect in the reference window. "
@@ -325,36 +457,54 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
         "'toward healthy' claims take their direction from the run: the sign of healthy minus depressed (untreated "
         "conditions, all scans); if that difference is not itself significant and at least the minimal effect size "
         f"the claim is '{NOT_EVALUATED}'.",
-        f"Multiple comparisons: {n_test} claims are each tested at 95% without correction, and more in the window and "
-        "mechanism tables. If no claim were true about 1 in 20 verdicts would still come out 'reproduced' or "
-        "'opposite' by chance; single borderline verdicts (a CI ending near 0) should not be over-read.",
-        "Cohort size matters: more virtual subjects narrow the intervals (README, Limits: single-pair FC needs "
-        "≥ 40 subjects for paired contrasts).",
+        f"Multiple comparisons: {len(reg.testable)} claims are each tested at 95% without correction, and more in "
+        "the window and mechanism tables. If no claim were true about 1 in 20 verdicts would still come out "
+        "'reproduced' or 'opposite' by chance; single borderline verdicts (a CI ending near 0) should not be "
+        "over-read.",
+        "Stability: a pooled verdict is checked on independent replicate cohorts (claims.replicates) or on "
+        "bootstrap resamples of the subjects; one that they do not reproduce is fragile (sim/claims/stability.py). "
+        "Origin: built in or emergent, detected from the config (sim/claims/origin.py).",
         "Honesty by construction: the registry holds claims, operationalisations and literature verdicts only; "
         "every simulation verdict and effect here is computed from this run's results (sim/claims/evaluate.py).",
         "The model is qualitative: connectome weights, phenotype magnitudes and drug gains are assumed, and the "
         "slow drug effects follow the hypothesis in drug.targets. A reproduced claim shows the hypothesis *can* "
         "produce it, not that brains do.",
     ]))
+    return B
+
+
+def _glossary(ctx: ReportContext) -> list[Block]:
+    B: list[Block] = []
     B.append(Block("h2", "Glossary"))
     B.append(Block("table", header=["Term", "Meaning"], rows=[[a, b] for a, b in GLOSSARY]))
     return B
 
 
-def run_figures(figures_dir: Path) -> list[tuple[Path, str]]:
+def _network_change_caption(stem: str, labels: Mapping[str, str]) -> str:
+    body = stem.removeprefix("network_change_")
+    body, _, t = body.rpartition("_")
+    t = t.removesuffix("h").replace("p", ".").replace("m", "-")
+    treated, _, control = body.partition("_vs_")
+    lab = labels.get(treated, treated.replace("_", " "))
+    if control:
+        return (f"Network change at {t} h, {lab} minus {labels.get(control, control.replace('_', ' '))} "
+                "(each from its own baseline, same subjects): the treatment's own effect.")
+    return f"Network change at {t} h from baseline, {lab}."
+
+
+def run_figures(figures_dir: Path, labels: Mapping[str, str] | None = None) -> list[tuple[Path, str]]:
     """The run's own figures (PNG) in report order, excluding the claims figures."""
     if not figures_dir or not Path(figures_dir).is_dir():
         return []
     d = Path(figures_dir)
+    pngs = sorted(p for p in d.glob("*.png") if not p.name.startswith("claims_"))
     out, seen = [], set()
-    for stem, cap in RUN_FIGURES:
-        p = d / f"{stem}.png"
-        if p.is_file():
-            out.append((p, cap))
-            seen.add(p.name)
-    for p in sorted(d.glob("*.png")):
-        if p.name not in seen and not p.name.startswith("claims_"):
-            out.append((p, p.stem.replace("_", " ")))
+    for prefix, cap in RUN_FIGURES:
+        for p in pngs:
+            if p.stem.startswith(prefix) and p.name not in seen:
+                out.append((p, cap or _network_change_caption(p.stem, labels or {})))
+                seen.add(p.name)
+    out += [(p, p.stem.replace("_", " ")) for p in pngs if p.name not in seen]
     return out
 
 
@@ -368,7 +518,14 @@ def run_info(ds, cfg=None) -> dict:
             "n_scans": int(t.size), "first_scan": fmt_time(t[0]) if t.size else "",
             "last_scan": fmt_time(t[-1]) if t.size else "", "preset": ds.attrs.get("depressed_phenotype", ""),
             "mechanisms": str(ds.attrs.get("mechanisms", "")).replace(",", ", "), "seed": ds.attrs.get("seed", ""),
-            "date": time.strftime("%Y-%m-%d %H:%M")}
+            "date": time.strftime("%Y-%m-%d %H:%M"), "labels": vocabulary(ds).labels}
+    info.update({k: ds.attrs.get(k) for k in ("trial_noise", "engine", "replicates", "baseline_scans")})
+    if "replicates" in ds.attrs:
+        info["n_subjects"] = int(ds.sizes.get("subject", 0))
     if cfg is not None and cfg.get("experiment") is not None:
         info["experiment"] = str(cfg["experiment"].get("name", info["experiment"]))
+    if cfg is not None and cfg.get("drug") is not None:
+        info["targets"] = [{"state": str(t.get("state")), "kind": str(t.get("kind")), "gain": float(t.get("gain")),
+                            "between": " and ".join(x if isinstance(x, str) else "+".join(x) for x in t["between"]),
+                            "source": str(t.get("source", "assumed"))} for t in (cfg["drug"].get("targets") or [])]
     return info

@@ -48,7 +48,7 @@ table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.86em}
 th,td{border:1px solid #ccc;padding:.3em .45em;vertical-align:top;text-align:left}
 th{background:#f2f2f2;position:sticky;top:0}
 td.v-rep{background:#1a9850;color:#fff;font-weight:600}td.v-opp{background:#d73027;color:#fff;font-weight:600}
-td.v-not{background:#e6e6e6}td.v-ne{background:#fff;color:#777}td.v-nt{background:#fff;color:#777;font-style:italic}
+td.v-not{background:#e6e6e6}td.v-frag{background:#fff3cd;font-style:italic}td.v-ne{background:#fff;color:#777}td.v-nt{background:#fff;color:#777;font-style:italic}
 figure{margin:1em 0 2em}figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.9em;color:#444}
 code{background:#f4f4f4;padding:0 .2em}
 nav{background:#f7f7f7;border:1px solid #ddd;padding:.5em 1em;font-size:.9em}
