@@ -24,7 +24,10 @@ from sim.claims.evaluate import (
     evaluate_claim,
     t_interval,
 )
+from sim.claims.origin import origins
 from sim.claims.registry import REGISTRY_PATH, known_names, load_registry, validate
+from sim.claims.stability import BOOTSTRAP_AGREEMENT, bootstrap, replicates, stability_of
+from sim.claims.verdicts import BUILT_IN_INPUT, BUILT_IN_NETWORK, EMERGENT
 from sim.config import load_config
 from sim.errors import ConfigError
 from sim.report import write_claims_outputs
@@ -297,3 +300,91 @@ def test_registry_error_in_a_run_names_the_entry(small_claims_run, tmp_path):
     cfg.claims.registry = str(bad)
     with pytest.raises(ConfigError, match="'acc_sgacc_vs'.*unknown metric 'fc_sgacc_nacc'"):
         write_claims_outputs(run.ds, cfg, tmp_path)
+
+
+# ------------------------------------------------------------------------------------------- stability, origin
+def _rng():
+    return np.random.default_rng(0)
+
+
+def test_a_clear_effect_is_stable_and_a_borderline_one_is_fragile():
+    """Effect mean/SE = 12: every bootstrap cohort agrees. Effect mean/SE ~ 2.1 (p ~ 0.04): a large share of
+    resamples loses significance (for t = 2.1 about 40 % of bootstrap means fall below 2 SE), so fragile."""
+    reg = registry_with(claim())
+    n = 40
+    z = np.random.default_rng(1).standard_normal(n)
+    z = (z - z.mean()) / z.std(ddof=1)
+    for mean_over_se, fragile in ((12.0, False), (2.1, True)):
+        eff = -(mean_over_se / np.sqrt(n)) * 0.05 + 0.05 * z  # mean / (SD/sqrt n) = mean_over_se
+        ds = make_ds(eff, n=n)
+        r = evaluate_claim(ds, reg.get("x"), reg)
+        assert r.verdict == REPRODUCED
+        s = bootstrap(eff, r, reg, _rng())
+        assert s.fragile == fragile, (mean_over_se, s.agree)
+        assert (s.agree >= BOOTSTRAP_AGREEMENT) == (not fragile)
+
+
+def test_replicate_cohorts_are_judged_separately():
+    """Four replicate groups of 20: an effect present only in the first group is pooled-reproduced but fragile;
+    one present in every group is stable with 4/4 agreeing."""
+    reg = registry_with(claim())
+    n, noise = 80, 0.01 * np.random.default_rng(2).standard_normal(80)
+    only_first = np.where(np.arange(n) < 20, -0.2, 0.0) + noise
+    everywhere = -0.05 + noise
+    for eff, fragile in ((only_first, True), (everywhere, False)):
+        ds = make_ds(eff, n=n)
+        c = reg.get("x")
+        r = evaluate_claim(ds, c, reg)
+        s = replicates(ds, c, r, reg, 4)
+        assert s.method == "replicates" and s.n == 4 and s.fragile == fragile, s
+        assert (s.verdicts[0] == REPRODUCED)
+    # stability_of picks replicates for R >= 2 and the bootstrap for R = 1
+    prim = {"x": r}
+    assert stability_of(ds, reg, prim, 4, seed=0)["x"].method == "replicates"
+    assert stability_of(ds, reg, prim, 1, seed=0)["x"].method == "bootstrap"
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    from sim.experiment import run_timeline
+
+    cfg = load_config(["progress=false", "cohort.n_subjects=4", "scan.duration_s=60", "scan.transient_s=10",
+                       "experiment.dose_response=null", "experiment.scans_h=[-24,0.33,48,336]"])
+    return cfg, run_timeline(cfg)
+
+
+def _origin_of(cfg, ds, c):
+    reg = registry_with(c, windows={"day_2": {"label": "48 h", "times_h": [48]},
+                                    "during": {"label": "20 min", "times_h": [0.33]},
+                                    "all_scans": {"label": "all", "all": True},
+                                    "day_1": {"label": "x", "times_h": [48]},
+                                    "days_1_3": {"label": "y", "times_h": [48]}})
+    prim = {c["id"]: evaluate_claim(ds, reg.get(c["id"]), reg)}
+    return origins(ds, cfg, reg, prim)[c["id"]]
+
+
+def test_origin_is_detected_from_the_config(tiny_run):
+    cfg, ds = tiny_run
+    # depressed vs healthy on within-DMN FC: the depressed preset scales every within-DMN edge
+    o = _origin_of(cfg, ds, claim("mdd", "increase", {"metric": "fc_within_dmn"},
+                                  {"type": "between", "treated": "depressed", "control": "healthy"}, "all_scans"))
+    assert o.kind == BUILT_IN_INPUT and o.inputs == ("phenotype",) and o.overlap == 1.0
+    # ketamine vs saline on DLPFC-DMN FC at 48 h: the plasticity target writes exactly these edges
+    o = _origin_of(cfg, ds, claim("tgt", "decrease", {"pair": {"a": ["DLPFC_L", "DLPFC_R"], "b": ["DMN"]}},
+                                  window="day_2"))
+    assert o.kind == BUILT_IN_INPUT and o.inputs == ("plasticity",)
+    # the same read-out during the infusion: plasticity has not started, the acute block is not an edge target
+    o = _origin_of(cfg, ds, claim("acute", "increase", {"pair": {"a": ["DLPFC_L", "DLPFC_R"], "b": ["DMN"]}},
+                                  window="during"))
+    assert o.kind == EMERGENT
+    # within-DMN FC after ketamine: no input writes these edges in a drug contrast
+    o = _origin_of(cfg, ds, claim("emerg", "decrease", {"metric": "fc_within_dmn"}, window="day_2"))
+    assert o.kind == EMERGENT
+
+
+def test_a_level_true_in_every_condition_is_a_property_of_the_network(tiny_run):
+    cfg, ds = tiny_run
+    # within-DMN FC > 0 holds in every condition (excitatory within-network coupling)
+    o = _origin_of(cfg, ds, claim("lvl", "above_zero", {"metric": "fc_within_dmn"},
+                                  {"type": "level", "treated": "depressed_ketamine"}, "day_2"))
+    assert o.kind == BUILT_IN_NETWORK
