@@ -25,6 +25,7 @@ import scipy.signal
 
 from sim.atlas import Atlas, resolve_many
 from sim.errors import ConfigError
+from sim.stats import cov_to_corr
 
 #: name -> (definition, unit). Network-level names are added for every network of the atlas.
 METRIC_TABLE: dict[str, tuple[str, str]] = {
@@ -134,9 +135,7 @@ def fc_from_cov(cov: np.ndarray, gsr: bool = False) -> np.ndarray:
         cg = c.mean(-1)  # cov(x_i, g)
         gg = cg.mean(-1)  # var(g)
         c = c - cg[:, :, None] * cg[:, None, :] / gg[:, None, None]
-    d = np.sqrt(np.clip(np.diagonal(c, axis1=1, axis2=2), 1e-30, None))
-    fc = c / (d[:, :, None] * d[:, None, :])
-    return np.clip(fc, -1.0, 1.0)
+    return cov_to_corr(c)
 
 
 def gbc_from_fc(fc: np.ndarray) -> np.ndarray:

@@ -35,6 +35,11 @@ class NetworkSpec:
     def n_items(self) -> int:
         return self.exc.shape[0]
 
+    def signed_coupling(self, global_coupling: float) -> np.ndarray:
+        r"""Signed effective coupling of one-population models (hopf, kuramoto), (B, N, N) [target, source]:
+        :math:`W = G\,(C^{exc} - g^{EI}_j C^{inh})`, the E->I part scaled by each target's NMDA-dependent gain."""
+        return global_coupling * (self.exc - self.ei_gain[:, :, None] * self.inh)
+
 
 def take_items(obj, sl):
     """Slice every per-item array field of a frozen dataclass along axis 0.

@@ -48,3 +48,11 @@ def mean_one_lognormal(rng: np.random.Generator, cv: float, size) -> np.ndarray:
     :math:`\exp(N(-s^2/2, s^2))`, :math:`s^2 = \ln(1 + cv^2)`."""
     s2 = np.log1p(cv * cv)
     return rng.lognormal(mean=-0.5 * s2, sigma=np.sqrt(s2), size=size)
+
+
+def cov_to_corr(cov: np.ndarray) -> np.ndarray:
+    """Pearson correlation from covariance, for one matrix (N, N) or a batch (..., N, N):
+    r_ij = C_ij / sqrt(C_ii C_jj), clipped to [-1, 1] (variances floored at 1e-30)."""
+    c = np.asarray(cov)
+    d = np.sqrt(np.clip(np.diagonal(c, axis1=-2, axis2=-1), 1e-30, None))
+    return np.clip(c / (d[..., :, None] * d[..., None, :]), -1.0, 1.0)

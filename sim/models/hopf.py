@@ -29,6 +29,7 @@ import numpy as np
 import scipy.linalg
 
 from sim.params import FREQUENCY_PARAMS, ParamSpec, natural_frequency_rad_s
+from sim.stats import cov_to_corr
 
 NAME = "hopf"
 N_STATE = 2
@@ -67,7 +68,7 @@ class HopfParams:
 def build(values: dict, net) -> HopfParams:
     """Combine model constants with the per-item network spec (:class:`sim.network.NetworkSpec`)."""
     g = values["global_coupling"]
-    w = g * (net.exc - net.ei_gain[:, :, None] * net.inh)
+    w = net.signed_coupling(g)
     a = values["a"] + net.excitability
     a_eff = a - np.abs(w).sum(-1)
     sigma = np.broadcast_to(np.float32(values["sigma"]), a.shape)
@@ -200,8 +201,7 @@ def linear_fc(a_eff, omega, w) -> np.ndarray:
     s = linear_stationary_covariance(a_eff, omega, w, 1.0)
     n = len(a_eff)
     c = s[:n, :n]
-    d = np.sqrt(np.diag(c))
-    return c / np.outer(d, d)
+    return cov_to_corr(c)
 
 
 def _linear_operator(a_eff: np.ndarray, omega: np.ndarray, w: np.ndarray) -> np.ndarray:

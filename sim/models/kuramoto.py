@@ -63,7 +63,7 @@ class KuramotoParams:
 
 def build(values: dict, net) -> KuramotoParams:
     """Combine model constants with the per-item network spec (:class:`sim.network.NetworkSpec`)."""
-    w = values["global_coupling"] * (net.exc - net.ei_gain[:, :, None] * net.inh)
+    w = net.signed_coupling(values["global_coupling"])
     omega = natural_frequency_rad_s(values, net.freq_u)
     sigma = np.broadcast_to(np.float32(values["sigma"]), omega.shape)
     return KuramotoParams(omega.astype(np.float32), w.astype(np.float32),

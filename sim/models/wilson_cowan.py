@@ -68,6 +68,7 @@ import numpy as np
 import scipy.optimize
 
 from sim.params import ParamSpec
+from sim.stats import cov_to_corr
 
 NAME = "wilson_cowan"
 N_STATE = 2
@@ -372,5 +373,4 @@ def lowfreq_fc(p: WilsonCowanParams, z: np.ndarray) -> np.ndarray:
     c = jinv @ jinv.T
     n = z.shape[0]
     c = c[:n, :n]
-    d = np.sqrt(np.diag(c))
-    return c / np.outer(d, d)
+    return cov_to_corr(c)
