@@ -47,6 +47,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.integrate import solve_ivp
 
+from sim.pharmacology import params as P
+from sim.pharmacology.params import defaults
 from sim.stats import mean_one_lognormal
 
 __all__ = [
@@ -78,6 +80,8 @@ def _require_positive_finite(name: str, value: float) -> None:
     if not (is_finite_real(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
+_D = defaults(P.PK)  # the one place: sim/pharmacology/params.py
+
 
 @dataclass(frozen=True)
 class TwoCompartment:
@@ -89,10 +93,10 @@ class TwoCompartment:
     (≈ 80 L/h per 70 kg, matching Kamp 2020's meta-analytic 79 L/h/70 kg, CI 69–90 [V]).
     """
 
-    v1_l_per_kg: float = 1.7522
-    k10_per_min: float = 0.0109
-    k12_per_min: float = 0.0186
-    k21_per_min: float = 0.0137
+    v1_l_per_kg: float = _D["v1_l_per_kg"]
+    k10_per_min: float = _D["k10_per_min"]
+    k12_per_min: float = _D["k12_per_min"]
+    k21_per_min: float = _D["k21_per_min"]
 
     def __post_init__(self) -> None:
         for name in ("v1_l_per_kg", "k10_per_min", "k12_per_min", "k21_per_min"):

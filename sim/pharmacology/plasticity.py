@@ -32,6 +32,10 @@ import numpy as np
 import scipy.signal
 
 from sim.errors import check_range
+from sim.pharmacology import params as P
+from sim.pharmacology.params import defaults
+
+_D = defaults(P.PLASTICITY)  # the one place: sim/pharmacology/params.py
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,10 @@ class PlasticityParams:
         (Phillips 2019 cumulative response [V]).
     """
 
-    tau_rise_h: float = 18.0
-    tau_decay_h: float = 120.0
-    b_max: float = 0.9
-    s_half_block_h: float = 4.0
+    tau_rise_h: float = _D["tau_rise_h"]
+    tau_decay_h: float = _D["tau_decay_h"]
+    b_max: float = _D["b_max"]
+    s_half_block_h: float = _D["s_half_block_h"]
 
     def __post_init__(self):
         check_range("drug.plasticity.tau_rise_h", self.tau_rise_h, 0.0, 1e4, lo_open=True)

@@ -38,6 +38,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sim.pharmacology import params as P
+from sim.pharmacology.params import defaults
 from sim.pharmacology.pk import (
     CLEMENTS_1981,
     MIN_PER_H,
@@ -107,6 +109,8 @@ def occupancy(
         raise ValueError("conc_ng_per_ml must be finite and >= 0")
     return c_um / (c_um + ki_um)
 
+_D = defaults(P.RECEPTOR)  # the one place: sim/pharmacology/params.py
+
 
 @dataclass(frozen=True)
 class ReceptorParams:
@@ -125,9 +129,9 @@ class ReceptorParams:
     * ``molar_mass_g_per_mol`` = 237.7 [V].
     """
 
-    ki_um: float = DEFAULT_KI_UM
-    tau_trap_h: float = 2.0
-    tau_untrap_h: float = 8.0
+    ki_um: float = _D["ki_um"]
+    tau_trap_h: float = _D["tau_trap_h"]
+    tau_untrap_h: float = _D["tau_untrap_h"]
     molar_mass_g_per_mol: float = KETAMINE_MOLAR_MASS_G_PER_MOL
 
     def __post_init__(self) -> None:

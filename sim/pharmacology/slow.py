@@ -18,6 +18,8 @@ from sim.cohort import stream
 from sim.connectome import edge_mask
 from sim.errors import ConfigError, check_bool, check_range, unknown
 from sim.network import NetworkSpec
+from sim.params import read_params
+from sim.pharmacology import params as P
 from sim.pharmacology.pk import TwoCompartment, plasma_concentration_ng_per_ml, subject_clearance_scale
 from sim.pharmacology.plasticity import PlasticityParams, synaptic_state
 from sim.pharmacology.protocol import Protocol
@@ -51,13 +53,11 @@ class DrugModel:
     targets: tuple[Target, ...]
 
 
-def _params(cls, cfg: Mapping, key: str):
-    names = set(cls.__dataclass_fields__)
-    for k in cfg:
-        if k not in names:
-            raise unknown(f"{key}.<param>", k, names)
+def _params(cls, table, cfg: Mapping, key: str):
+    """Check ``cfg`` against its parameter-spec table (names, finite ranges) and build ``cls``."""
+    values = read_params(table, cfg, key)
     try:
-        return cls(**{k: float(v) for k, v in cfg.items()})
+        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
     except ValueError as e:
         raise ConfigError(f"{key}: {e}") from None
 
@@ -68,10 +68,9 @@ def drug_from_config(cfg: Mapping, atlas: Atlas) -> DrugModel:
         if k not in MECHANISMS:
             raise unknown("drug.mechanisms", k, MECHANISMS)
     mech = {m: check_bool(f"drug.mechanisms.{m}", mech.get(m, True)) for m in MECHANISMS}
-    pkc = dict(cfg.get("pk") or {})
-    cv = check_range("drug.pk.clearance_cv", pkc.pop("clearance_cv", 0.3), 0.0, 2.0)
-    pk = _params(TwoCompartment, pkc, "drug.pk")
-    receptor = _params(ReceptorParams, dict(cfg.get("receptor") or {}), "drug.receptor")
+    pk = _params(TwoCompartment, P.PK, dict(cfg.get("pk") or {}), "drug.pk")
+    cv = read_params(P.PK, dict(cfg.get("pk") or {}), "drug.pk")["clearance_cv"]
+    receptor = _params(ReceptorParams, P.RECEPTOR, dict(cfg.get("receptor") or {}), "drug.receptor")
     wmap = dict(cfg.get("regional_weights") or {})
     try:
         # a weight for a region dropped from the atlas is ignored; any other unknown name is an error
@@ -79,10 +78,9 @@ def drug_from_config(cfg: Mapping, atlas: Atlas) -> DrugModel:
         weights = regional_weight(atlas.regions, {k: v for k, v in wmap.items() if k not in atlas.dropped})
     except ValueError as e:
         raise ConfigError(f"drug.regional_weights: {e}") from None
-    exc = check_range("drug.acute.excitability_per_block",
-                      (cfg.get("acute") or {}).get("excitability_per_block", 0.0), -10.0, 10.0)
-    plast = _params(PlasticityParams, dict(cfg.get("plasticity") or {}), "drug.plasticity")
-    tms = _params(TmsParams, dict(cfg.get("tms") or {}), "drug.tms")
+    exc = read_params(P.ACUTE, dict(cfg.get("acute") or {}), "drug.acute")["excitability_per_block"]
+    plast = _params(PlasticityParams, P.PLASTICITY, dict(cfg.get("plasticity") or {}), "drug.plasticity")
+    tms = _params(TmsParams, P.TMS, dict(cfg.get("tms") or {}), "drug.tms")
     targets = []
     for i, t in enumerate(cfg.get("targets") or []):
         key = f"drug.targets[{i}]"

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.errors import check_range
+from sim.pharmacology import params as P
+from sim.pharmacology.params import defaults
 from sim.pharmacology.plasticity import cascade
+
+_D = defaults(P.TMS)  # the one place: sim/pharmacology/params.py
 
 
 @dataclass(frozen=True)
@@ -25,10 +29,10 @@ class TmsParams:
     s_half_h: 5 session-hours -- assumed: about a week of daily sessions reaches half of the maximal effect
     (clinical response to rTMS typically needs 2-4 weeks) [R]."""
 
-    session_h: float = 1.0
-    tau_rise_h: float = 24.0
-    tau_decay_h: float = 336.0
-    s_half_h: float = 5.0
+    session_h: float = _D["session_h"]
+    tau_rise_h: float = _D["tau_rise_h"]
+    tau_decay_h: float = _D["tau_decay_h"]
+    s_half_h: float = _D["s_half_h"]
 
     def __post_init__(self):
         for k in ("session_h", "tau_rise_h", "tau_decay_h", "s_half_h"):
