@@ -125,7 +125,7 @@ def test_registry_holds_no_simulation_outcome():
 
 
 def test_default_registry_validates_against_the_run_schema():
-    from sim.plots.synthetic import synthetic_dataset
+    from tests.synthetic import synthetic_dataset
 
     ds = synthetic_dataset(n_subjects=3, scan_times_h=(-24.0, 0.33, 24.0), with_dose_response=False)
     validate(load_registry(), known_names(ds, load_config([])))
