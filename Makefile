@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint bench clean sandbox
+.PHONY: run test test-slow test-wheel lint bench clean sandbox
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow  # sequential: one test times the default run
+
+# build the wheel, install it into a fresh venv, run dmnsim from a temporary directory (.ci/test-wheel)
+test-wheel: $(STAMP)
+	PY=$(BIN)/python bash .ci/test-wheel
 
 sandbox: $(STAMP)
 	$(BIN)/dmnsim-sandbox $(ARGS)

@@ -12,13 +12,10 @@ import time
 from pathlib import Path
 
 import hydra
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sim.config import CONFIG_DIR
 from sim.errors import ConfigError
-from sim.integrate import IntegrationError
-from sim.runio import RunExistsError
 
 
 def _progress_bar(enabled: bool, total: int, desc: str):
@@ -61,6 +58,8 @@ def expected_run(cfg: DictConfig, world):
 def run(cfg: DictConfig, run_dir: Path) -> Path:
     """Simulate the configured experiment and write its outputs into ``run_dir``; returns it."""
     import threading
+
+    import numpy as np
 
     from sim.runio import provenance, write_run
     from sim.simulate import build_world
@@ -131,6 +130,11 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
 @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
+
+    # imported here, not at module level: a bad override fails in Hydra's compose, before this function,
+    # and must not pay for numba / scipy (sim.integrate) first (issue 9 §4)
+    from sim.integrate import IntegrationError
+    from sim.runio import RunExistsError
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:

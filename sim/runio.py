@@ -38,8 +38,13 @@ def tidy_frame(ds, metric_names) -> str:
 
 
 def git_commit() -> str | None:
+    """The source commit: of the git checkout this package runs from (source or editable install), else the
+    one pip recorded for a VCS install (PEP 610 ``direct_url.json``), else None (a wheel built from a
+    directory). A wheel in a venv inside some other git repository does not report that repository's commit."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return _installed_vcs_commit()
     try:
-        root = Path(__file__).resolve().parent.parent
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=5)
         if out.returncode != 0:
@@ -48,6 +53,19 @@ def git_commit() -> str | None:
                                capture_output=True, text=True, timeout=5).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _installed_vcs_commit() -> str | None:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        text = distribution("dmn-sim").read_text("direct_url.json")
+    except PackageNotFoundError:
+        return None
+    try:
+        return json.loads(text or "{}").get("vcs_info", {}).get("commit_id")
+    except (ValueError, AttributeError):
         return None
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,8 +31,8 @@ from sim.claims.verdicts import BUILT_IN_INPUT, BUILT_IN_NETWORK, EMERGENT
 from sim.config import load_config
 from sim.errors import ConfigError
 from sim.report import write_claims_outputs
+from tests import seed_quotes
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 REGIONS = [("PCC", "DMN"), ("mPFC", "DMN"), ("dmPFC", "DMN"), ("DLPFC_L", "TPN"), ("IPS_L", "TPN"),
            ("sgACC", "LIMBIC")]
 CONDS = ["healthy", "depressed", "depressed_ketamine", "depressed_placebo"]
@@ -89,7 +89,7 @@ def claim(cid="x", expected="decrease", readout=None, contrast=None, window="day
 
 
 # ------------------------------------------------------------------------------------------- registry
-def test_registry_covers_the_seed_claims_and_quotes_are_verbatim():
+def test_registry_covers_the_seed_claims():
     reg = load_registry()
     ids = {c.id for c in reg.claims}
     # the twelve claims a-l of science.md §5, plus the anterior-cingulate claims of seed 004
@@ -105,12 +105,35 @@ def test_registry_covers_the_seed_claims_and_quotes_are_verbatim():
     assert {c.id for c in reg.claims if not c.testable} >= {"hnk", "bdnf", "j", "h_release", "clinical_response"}
     assert any(set(p.ids) == {"b_up", "b_down"} for p in reg.contradictions)
     assert any(set(p.ids) == {"d", "lit_anticevic2012"} for p in reg.contradictions)
-    if not SEEDS.is_dir():
-        pytest.skip("seed articles not available")
-    norm = {p.name: re.sub(r"\s+", " ", p.read_text(encoding="utf-8")) for p in SEEDS.glob("*.txt")}
-    for c in reg.claims:
-        for s in c.seeds:
-            assert re.sub(r"\s+", " ", s.quote).strip() in norm[s.file], (c.id, s.quote[:50])
+
+
+def test_seed_quotes_match_the_shipped_manifest():
+    """Runs in any clone: each registry quote's hash is in tests/seed_quotes.json (verified against the seed
+    articles when it was written), so a changed, added or removed quote fails until the manifest is rewritten
+    with the articles at hand (``python -m tests.seed_quotes``)."""
+    manifest = json.loads(seed_quotes.MANIFEST.read_text())
+    recorded = {(q["claim"], q["file"], q["quote_sha256"]) for q in manifest["quotes"]}
+    current = {seed_quotes.quote_key(*cq) for cq in seed_quotes.registry_quotes(load_registry())}
+    assert current - recorded == set(), "registry quotes not in tests/seed_quotes.json (changed or new)"
+    assert recorded - current == set(), "tests/seed_quotes.json lists quotes the registry no longer has"
+    assert all(q["offset"] >= 0 and q["file"] in manifest["seeds"] for q in manifest["quotes"])
+
+
+def test_seed_quotes_are_verbatim_in_the_seed_articles():
+    """Where the articles are present (shared/seeds beside the checkout, or $DMNSIM_SEEDS): the manifest's file
+    hashes hold and every quote stands verbatim at its recorded offset."""
+    seeds = seed_quotes.seeds_dir()
+    if seeds is None:
+        pytest.skip("seed articles not available; test_seed_quotes_match_the_shipped_manifest covers the registry")
+    manifest = json.loads(seed_quotes.MANIFEST.read_text())
+    texts = {f: seed_quotes.normalise((seeds / f).read_text(encoding="utf-8")) for f in manifest["seeds"]}
+    for f, meta in manifest["seeds"].items():
+        assert seed_quotes.sha256(texts[f]) == meta["sha256"], f"{f} changed since the manifest was written"
+    for claim, file, q in seed_quotes.registry_quotes(load_registry()):
+        entry = [e for e in manifest["quotes"] if (e["claim"], e["file"]) == (claim, file)
+                 and e["quote_sha256"] == seed_quotes.sha256(q)]
+        assert entry, (claim, q[:50])
+        assert texts[file][entry[0]["offset"]:entry[0]["offset"] + len(q)] == q, (claim, q[:50])
 
 
 def test_registry_holds_no_simulation_outcome():
@@ -128,7 +151,7 @@ def test_registry_holds_no_simulation_outcome():
 
 
 def test_default_registry_validates_against_the_run_schema():
-    from sim.plots.synthetic import synthetic_dataset
+    from tests.synthetic import synthetic_dataset
 
     ds = synthetic_dataset(n_subjects=3, scan_times_h=(-24.0, 0.33, 24.0), with_dose_response=False)
     validate(load_registry(), known_names(ds, load_config([])))

@@ -9,10 +9,10 @@ from sim.metrics import MetricSettings, OnlineStats
 from sim.observe import Pipeline
 
 
-def _run(y, blocks, observation, dt_s):
+def _run(y, blocks, observation, dt_s, n_transient=2000):
     b, n = y.shape[1:]
     stats = OnlineStats(b, n, MetricSettings(tr_s=2.0), np.array([0]), np.array([1]))
-    pipe = Pipeline(stats, dt_s, 2.0, 2000, observation, b, n)
+    pipe = Pipeline(stats, dt_s, 2.0, n_transient, observation, b, n)
     start = 0
     for size in blocks:
         pipe.push(y[start:start + size], start)
@@ -37,7 +37,14 @@ def test_balloon_pipeline_is_chunk_invariant_and_matches_manual_windows():
 
 
 def test_direct_pipeline_samples_every_tr():
+    """TR 2 s at dt 0.1 s: the sample ending each 20-step TR is taken (steps 19, 39, 59, 79, 99); a 40-step
+    transient drops the first two, so exactly y[59], y[79], y[99] enter the stats, whatever the block cuts."""
     y = np.arange(100, dtype=np.float32)[:, None, None] * np.ones((1, 1, 2), np.float32)
     y[:, :, 1] **= 2
-    r = _run(y, [33, 67], "direct", 0.1)  # TR 2 s = every 20th step; transient 2000 steps > 100: none recorded
-    assert r["n_samples"][0] == 0
+    kept = y[[59, 79, 99], 0].astype(np.float64)
+    for blocks in ([100], [33, 67], [19, 1, 20, 1, 59], [1] * 100):
+        r = _run(y, blocks, "direct", 0.1, n_transient=40)
+        assert r["n_samples"][0] == 3, blocks
+        np.testing.assert_allclose(r["mean"][0], kept.mean(0), rtol=1e-12, err_msg=str(blocks))
+        np.testing.assert_allclose(r["cov"][0], np.cov(kept.T, bias=True), rtol=1e-9, err_msg=str(blocks))
+    assert _run(y, [33, 67], "direct", 0.1)["n_samples"][0] == 0  # the 2000-step transient exceeds the run

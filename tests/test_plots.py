@@ -18,7 +18,7 @@ from sim.plots import (
     metric_names,
     write_figures,
 )
-from sim.plots.synthetic import synthetic_dataset
+from tests.synthetic import synthetic_dataset
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CONDS = ("healthy", "depressed_ketamine", "depressed_placebo", "depressed_tms")

@@ -1,7 +1,7 @@
 """Figures of an experiment run (``xarray.Dataset`` in, matplotlib ``Figure`` out).
 
-See :mod:`sim.plots.figures` for the figures and :func:`write_figures`, :mod:`sim.plots.synthetic` for a synthetic
-dataset with the experiment schema.
+See :mod:`sim.plots.figures` for the figures and :func:`write_figures`; ``tests/synthetic.py`` builds a synthetic
+dataset with the experiment schema (a test fixture, not part of the package).
 """
 
 from sim.plots._common import CI_LEVEL, MeanCI, mean_ci, metric_label

@@ -1,6 +1,6 @@
 """Figures of one experiment run: pure functions ``Dataset -> matplotlib Figure`` and :func:`write_figures`.
 
-The input is the experiment :class:`xarray.Dataset` (schema in :mod:`sim.plots.synthetic`). Figures are built on
+The input is the experiment :class:`xarray.Dataset` (schema: see ``tests/synthetic.py``). Figures are built on
 the non-interactive Agg canvas directly (no pyplot), so they never pop up windows and hold no global state.
 A figure whose data are absent from the dataset (e.g. no ``dr_value``) is not drawn: its function returns
 ``None`` and :func:`write_figures` skips it.

@@ -1,4 +1,4 @@
-"""A synthetic experiment dataset with the simulator's output schema, for tests and for looking at figures.
+"""A synthetic experiment dataset with the simulator's output schema, for tests (moved out of the package, issue 9).
 
 The numbers are made up (smooth plausible time courses plus noise); they are NOT simulation results.
 The schema is the one :mod:`sim.plots.figures` reads:
@@ -188,7 +188,7 @@ def synthetic_dataset(n_subjects: int = 12, conditions: Sequence[str] = CONDITIO
         coords.update(dr_metric=list(DR_METRICS), dose_mg_per_kg=list(DOSES), dr_time_h=list(DR_TIMES_H))
     ds = xr.Dataset(vars_, coords=coords)
     ds.attrs["metrics"] = ",".join(data)
-    ds.attrs["description"] = "synthetic data with the experiment schema (sim.plots.synthetic), not a simulation"
+    ds.attrs["description"] = "synthetic data with the experiment schema (tests/synthetic.py), not a simulation"
     return ds
 
 

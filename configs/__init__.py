@@ -1,0 +1,1 @@
+"""The Hydra configuration tree, shipped as the package ``sim.conf`` (see pyproject.toml); no code."""
