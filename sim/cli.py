@@ -35,8 +35,12 @@ class _Stderr:
     """stderr that remembers whether the last write ended a line (a progress bar leaves a fragment), so an error
     message always starts on its own line."""
 
-    def __init__(self, stream=None):
-        self.stream, self.mid_line = stream or sys.stderr, False
+    def __init__(self):
+        self.mid_line = False
+
+    @property
+    def stream(self):
+        return sys.stderr
 
     def __reduce__(self):  # launchers (joblib) pickle the task: rebuild on the worker's own stderr
         return (_Stderr, ())
@@ -53,7 +57,7 @@ class _Stderr:
         return self.stream.isatty()
 
     def __getattr__(self, name):
-        if name.startswith("__") or name in ("stream", "mid_line"):
+        if name.startswith("__") or name == "mid_line":
             raise AttributeError(name)
         return getattr(self.stream, name)
 
@@ -105,6 +109,13 @@ def _guard_callbacks() -> None:
     hcb.Callbacks.__init__ = init
 
 
+def _set_signal(sig, handler) -> None:
+    try:
+        signal.signal(sig, handler)
+    except (ValueError, TypeError):  # not the main thread (a launcher's worker thread): leave it
+        pass
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -124,7 +135,7 @@ def execute(cfg: DictConfig, run_dir: Path, changed=(), hydra_cfg=None) -> Path:
     existed_with_results = False
     try:
         for s in old:
-            signal.signal(s, _interrupt)
+            _set_signal(s, _interrupt)
         if hydra_cfg is not None:
             check_hydra(hydra_cfg)
         warnings = preflight(cfg, changed)
@@ -156,7 +167,7 @@ def execute(cfg: DictConfig, run_dir: Path, changed=(), hydra_cfg=None) -> Path:
         raise
     finally:
         for s, h in old.items():
-            signal.signal(s, h)
+            _set_signal(s, h)
     print(r.summary)
     print(f"wall time {time.perf_counter() - t0:.1f} s")
     print(f"results: {run_dir.resolve()}")
@@ -228,9 +239,14 @@ def _hydra_message(e: BaseException) -> str:
 
 
 def main() -> None:
-    _guard_callbacks()
-    _precompose(sys.argv[1:])
-    _hydra_main()
+    for s in (signal.SIGTERM, signal.SIGHUP):  # a signal during start-up: a quiet exit, not a traceback
+        signal.signal(s, _interrupt)
+    try:
+        _guard_callbacks()
+        _precompose(sys.argv[1:])
+        _hydra_main()
+    except KeyboardInterrupt as e:
+        fail(f"interrupted ({e or 'SIGINT'}); nothing was written", 130)
 
 
 if __name__ == "__main__":
