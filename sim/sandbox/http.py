@@ -88,6 +88,9 @@ class Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"{self.address_string()} {fmt % args}\n")
 
     def send_error(self, code, message=None, explain=None):  # http.server's own errors (bad request line ...)
+        self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":  # answer with headers even so
+            self.request_version = "HTTP/1.0"
         try:
             self._json(code, {"error": message or HTTPStatus(code).phrase})
         except (OSError, ValueError):
