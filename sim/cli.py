@@ -216,9 +216,26 @@ def _precompose(argv: list[str]) -> None:
     except ConfigError as e:
         fail(str(e))
     except (HydraException, OmegaConfBaseException, ValueError) as e:
-        fail(_hydra_message(e))
+        fail(_bad_override(argv) or _hydra_message(e))
     finally:
         GlobalHydra.instance().clear()
+
+
+def _bad_override(argv: list[str]) -> str | None:
+    """The first override Hydra's grammar cannot parse, as one line naming its key."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for o in argv:
+        try:
+            parser.parse_overrides([o])
+        except HydraException as e:
+            key = o.split("=", 1)[0].lstrip("+~") or "override"
+            detail = " ".join(str(e).split("\n")[0].split())
+            return (f"{key}: cannot read the value in {o[:80]!r} ({detail}); quote strings, write lists as [a,b] "
+                    f"(override grammar: https://hydra.cc/docs/advanced/override_grammar/basic)")
+    return None
 
 
 def _hydra_message(e: BaseException) -> str:

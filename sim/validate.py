@@ -282,8 +282,11 @@ def _metrics(mc, networks, names, tr_s) -> None:
     boolean("metrics.gsr", mc.get("gsr", False))
     band = seq("metrics.band_hz", mc.get("band_hz", [0.04, 0.07]), n=2)
     nyq = 0.5 / tr_s
-    lo = number("metrics.band_hz[0]", band[0], 0.0, nyq, lo_open=True)
-    hi = number("metrics.band_hz[1]", band[1], 0.0, nyq, lo_open=True)
+    lo = number("metrics.band_hz[0]", band[0], 0.0, None, lo_open=True)
+    hi = number("metrics.band_hz[1]", band[1], 0.0, None, lo_open=True)
+    if hi > nyq:
+        raise ConfigError(f"metrics.band_hz[1]: {hi:g} Hz is above the Nyquist frequency {nyq:g} Hz of "
+                          f"scan.tr_s={tr_s:g}; allowed: a band below {nyq:g} Hz, or a shorter scan.tr_s")
     if lo >= hi:
         raise ConfigError(f"metrics.band_hz: [{lo:g}, {hi:g}] is empty; allowed: [low, high] with "
                           f"0 < low < high <= {nyq:g} Hz (Nyquist at scan.tr_s)")
