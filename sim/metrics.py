@@ -25,6 +25,7 @@ import scipy.signal
 
 from sim.atlas import Atlas, resolve_many
 from sim.errors import ConfigError
+from sim.schema import ENGINES  # noqa: F401  (re-exported: the engines of MetricSettings.engine)
 from sim.stats import cov_to_corr
 
 #: name -> (definition, unit). Network-level names are added for every network of the atlas.
@@ -55,9 +56,6 @@ class MetricSettings:
     dominance: tuple[str, str] = ("DMN", "TPN")
     engine: str = "simulated"   # one of ENGINES
 
-
-#: how FC is obtained: from simulated scans, or as the expectation of the linearised network (hopf only)
-ENGINES = ("simulated", "linear")
 
 
 class OnlineStats:

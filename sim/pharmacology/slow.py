@@ -26,7 +26,7 @@ from sim.pharmacology.protocol import Protocol
 from sim.pharmacology.receptor import ReceptorParams, block_time_course, regional_weight
 from sim.pharmacology.tms import TmsParams, tms_state
 
-MECHANISMS = ("disinhibition", "trapping", "plasticity", "tms")
+MECHANISMS = P.MECHANISMS
 STATES = ("plasticity", "tms")
 PK_STREAM = 2
 GRID_STEP_H = 1.0 / 60.0  # 1-min grid resolves a 40-min infusion
