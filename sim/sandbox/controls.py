@@ -43,6 +43,9 @@ TREATMENTS = {
     "tms": ("rTMS course to left DLPFC, 4 weeks of weekdays", "tms_course", "tms", False, False),
 }
 
+#: the sandbox's two modes -> metrics.engine: expected values (default: no sampling noise, so an untreated cohort
+#: shows no change over time and a control change answers at once) or simulated scans (with their noise)
+ENGINE_MODES = {"expected": "linear", "simulated": "simulated"}
 DOSE_RANGE = (0.05, 2.0)  # mg/kg; 0.5 is the antidepressant dose, 1-2 approach anaesthesia (Zanos 2018)
 
 
@@ -85,6 +88,7 @@ class Controls:
     coupling: float = 0.3
     noise: float = 0.02
     n_subjects: int = 8
+    engine: str = "expected"   # expected: linear expected FC, no sampling noise (instant); simulated: live scans
 
 
 DEFAULT_CONTROLS = Controls()
@@ -115,6 +119,8 @@ def parse_controls(data) -> Controls:
         raise ControlError(f"phenotype: unknown value {d['phenotype']!r}; allowed: {', '.join(PHENOTYPES)}")
     if d["treatment"] not in TREATMENTS:
         raise ControlError(f"treatment: unknown value {d['treatment']!r}; allowed: {', '.join(TREATMENTS)}")
+    if d["engine"] not in ENGINE_MODES:
+        raise ControlError(f"engine: unknown value {d['engine']!r}; allowed: {', '.join(ENGINE_MODES)}")
     for m in MECHANISMS:
         if not isinstance(d[m], bool):
             raise ControlError(f"{m}: expected true or false, got {d[m]!r}")
@@ -183,6 +189,7 @@ def build_config(c: Controls):
         cfg.cohort.n_subjects = c.n_subjects
         cfg.model.params.global_coupling = c.coupling
         cfg.model.params.sigma = c.noise
+        cfg.metrics.engine = ENGINE_MODES[c.engine]
         for m in MECHANISMS:
             cfg.drug.mechanisms[m] = bool(getattr(c, m))
         if c.phenotype != "healthy":

@@ -135,7 +135,8 @@ def build_payload(c: Controls, progress=None) -> dict:
         "fc": {k: _r(fc.sel(condition=k).values, 3) for k in names},
         "claims": claims,
         "cohort": {"n_subjects": int(n_s), "scan_duration_s": LIVE_SCAN_S, "n_scans": len(LIVE_SCANS_H),
-                   "n_items": int(len(names) * n_s * len(LIVE_SCANS_H)), "model": MODEL},
+                   "n_items": int(len(names) * n_s * len(LIVE_SCANS_H)), "model": MODEL,
+                   "engine": str(ds.attrs.get("engine", "simulated"))},
         "timing": {"simulate_s": round(t_sim, 3), "claims_s": round(t_claims, 3),
                    "total_s": round(time.perf_counter() - t0, 3)},
     }
