@@ -21,10 +21,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sim.atlas", "sim.connectome", "sim.network", "sim.cohort", "sim.rng", "sim.kernel", "sim.models",
      "sim.integrate", "sim.bold",
      "sim.observe", "sim.metrics", "sim.pharmacology"),
-    ("sim.simulate", "sim.experiment"),
+    ("sim.simulate", "sim.experiment", "sim.validate"),
     ("sim.claims",),
     ("sim.summary", "sim.report", "sim.plots", "sim.sweep"),
-    ("sim.runio", "sim.cli", "sim.sandbox"),
+    ("sim.runio", "sim.run", "sim.cli", "sim.sandbox"),
 )
 
 

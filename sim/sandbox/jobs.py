@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from collections import OrderedDict
 
-from sim.sandbox.controls import Controls
+from sim.sandbox.controls import Controls, parse_controls
 
 MAX_QUEUED = 4                 # settings waiting behind the running one
 CACHE_MAX_BYTES = 64 * 2**20   # one payload of the default live run is ~0.3-0.6 MB
@@ -172,3 +173,14 @@ class Cache:
 
 
 CACHE = Cache()
+
+
+def simulate(controls: dict | Controls | None = None) -> dict:
+    """Run (or fetch from the cache) the live simulation for ``controls``; the page's JSON as a dict,
+    plus ``cached`` (bool) and ``server_s`` (seconds this call took)."""
+    t0 = time.perf_counter()
+    c = controls if isinstance(controls, Controls) else parse_controls(controls)
+    body, cached = CACHE.get(c)
+    out = json.loads(body)
+    out.update(cached=cached, server_s=round(time.perf_counter() - t0, 4))
+    return out

@@ -18,7 +18,6 @@ from sim.sandbox.controls import (
     Controls,
     build_config,
     condition_plan,
-    parse_controls,
 )
 
 
@@ -140,16 +139,3 @@ def build_payload(c: Controls, progress=None) -> dict:
         "timing": {"simulate_s": round(t_sim, 3), "claims_s": round(t_claims, 3),
                    "total_s": round(time.perf_counter() - t0, 3)},
     }
-
-
-def simulate(controls: dict | Controls | None = None) -> dict:
-    """Run (or fetch from the cache) the live simulation for ``controls``; the page's JSON as a dict,
-    plus ``cached`` (bool) and ``server_s`` (seconds this call took)."""
-    from sim.sandbox.jobs import CACHE
-
-    t0 = time.perf_counter()
-    c = controls if isinstance(controls, Controls) else parse_controls(controls)
-    body, cached = CACHE.get(c)
-    out = json.loads(body)
-    out.update(cached=cached, server_s=round(time.perf_counter() - t0, 4))
-    return out

@@ -45,8 +45,8 @@ from sim.sandbox.controls import (  # noqa: F401 - re-exported
     slider_range,
 )
 from sim.sandbox.http import Handler, PooledHTTPServer, make_server  # noqa: F401 - re-exported
-from sim.sandbox.jobs import CACHE, Busy, Cache  # noqa: F401 - re-exported
-from sim.sandbox.payload import _registry, build_payload, simulate  # noqa: F401 - re-exported
+from sim.sandbox.jobs import CACHE, Busy, Cache, simulate  # noqa: F401 - re-exported
+from sim.sandbox.payload import _registry, build_payload  # noqa: F401 - re-exported
 
 
 def warm(controls_list) -> None:
