@@ -116,8 +116,21 @@ def _set_signal(sig, handler) -> None:
         pass
 
 
+_INTERRUPTED: list[str] = []  # signals received; checked again before publishing (an exception raised inside a
+                              # finalizer or weakref callback is swallowed by Python, so raising alone is not enough)
+
+
 def _interrupt(signum, frame):
+    _INTERRUPTED.append(signal.Signals(signum).name)
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _unraisable(hook):
+    def handle(u):
+        if u.exc_type is not None and issubclass(u.exc_type, KeyboardInterrupt):
+            return  # recorded in _INTERRUPTED; the run stops at the next check
+        hook(u)
+    return handle
 
 
 def execute(cfg: DictConfig, run_dir: Path, changed=(), hydra_cfg=None) -> Path:
@@ -130,8 +143,9 @@ def execute(cfg: DictConfig, run_dir: Path, changed=(), hydra_cfg=None) -> Path:
     from sim.runio import RunExistsError, Stage, check_free_space
 
     t0 = time.perf_counter()
-    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     stage = Stage(run_dir)
+    stage.abort_check = _check_interrupted
     existed_with_results = False
     try:
         for s in old:
@@ -150,6 +164,7 @@ def execute(cfg: DictConfig, run_dir: Path, changed=(), hydra_cfg=None) -> Path:
             raise
         check_free_space(stage.path, estimate(cfg).n_items)
         r = run(cfg, changed, progress_file=ERR, checked=True, world=world)
+        _check_interrupted()
         r.write(run_dir, stage)
     except (ConfigError, IntegrationError, RunExistsError) as e:
         _cleanup(stage, run_dir, existed_with_results)
@@ -172,6 +187,11 @@ def execute(cfg: DictConfig, run_dir: Path, changed=(), hydra_cfg=None) -> Path:
     print(f"wall time {time.perf_counter() - t0:.1f} s")
     print(f"results: {run_dir.resolve()}")
     return run_dir
+
+
+def _check_interrupted() -> None:
+    if _INTERRUPTED:
+        raise KeyboardInterrupt(_INTERRUPTED[0])
 
 
 def _cleanup(stage, run_dir: Path, keep_run_dir: bool) -> None:
@@ -256,8 +276,9 @@ def _hydra_message(e: BaseException) -> str:
 
 
 def main() -> None:
-    for s in (signal.SIGTERM, signal.SIGHUP):  # a signal during start-up: a quiet exit, not a traceback
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # a signal during start-up: a quiet exit
         signal.signal(s, _interrupt)
+    sys.unraisablehook = _unraisable(sys.unraisablehook)
     try:
         _guard_callbacks()
         _precompose(sys.argv[1:])

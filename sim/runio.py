@@ -155,6 +155,7 @@ class Stage:
         self.run_dir = Path(run_dir)
         self.path = temp_name(self.run_dir)
         self.published = False
+        self.abort_check = None  # called just before the rename; may raise to abort (a signal was received)
 
     def open(self) -> Stage:
         import shutil
@@ -167,6 +168,8 @@ class Stage:
         return self
 
     def publish(self) -> Path:
+        if self.abort_check is not None:
+            self.abort_check()
         check_fresh(self.run_dir)
         if self.run_dir.exists():
             for p in self.run_dir.iterdir():  # Hydra's own files of this run

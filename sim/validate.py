@@ -338,6 +338,7 @@ def _phenotypes(c) -> list[str]:
     for name, p in {**ph, "phenotype": c.get("phenotype")}.items():
         key = "phenotype" if name == "phenotype" else f"phenotypes.{name}"
         p = mapping(key, p)
+        only_keys(key, p, {"name", "description", "edits"})
         for i, e in enumerate(seq(f"{key}.edits", p.get("edits") or [])):
             e = mapping(f"{key}.edits[{i}]", e)
             if "scale" in e:
