@@ -130,7 +130,7 @@ def run_case(spec: dict) -> dict:
     steps = st.n_transient + st.n_steps
     regions = world.atlas.n_regions
     # threads the integrator can actually use: one per chunk of items, at most settings.threads()
-    chunk = max(1, int(getattr(st, "chunk_items", 0)) or -(-spec["n"] // st.threads()))
+    chunk = max(1, min(st.chunk_items, -(-spec["n"] // st.threads())))  # as in sim.integrate.simulate
     used = min(st.threads(), -(-spec["n"] // chunk))
     out = {"regions": regions, "steps": steps, "n_transient": st.n_transient, "dt_s": st.dt_s,
            "threads": used, "threads_asked": st.threads(), "chunk_items": chunk, "note": note}
