@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check sim tests experiments
 
 bench: $(STAMP)
-	$(BIN)/python experiments/bench.py
+	$(BIN)/python experiments/bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache *.egg-info

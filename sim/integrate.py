@@ -15,8 +15,9 @@ Design (memory flat in simulated duration, reproducible, vectorised):
   item's result does not depend on which other items share its batch, on block or chunk sizes or on the
   thread count;
 * two paths, the same scheme and the same noise: ``kernel="compiled"`` (default) runs the model's
-  :class:`~sim.models.base.Kernel` in :func:`sim.kernel.run_block` (noise drawn inside the loop, the item axis
-  vectorised, the GIL released); ``kernel="numpy"`` is the plain reference loop (numpy arrays, the model's
+  :class:`~sim.models.base.Kernel` (``KERNEL.run``, built from :mod:`sim.kernel`; noise drawn inside the
+  loop, the item axis vectorised, the GIL released); ``kernel="numpy"`` is the plain reference loop (numpy
+  arrays, the model's
   ``drift``), kept for the equality tests and for models without a kernel;
 * items are split into contiguous chunks of ``chunk_items`` (small enough that a chunk's arrays stay in the
   CPU cache) and a thread pool works through the chunks;
@@ -38,7 +39,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from sim.errors import ConfigError, check_range
-from sim.kernel import run_block, state_to_kernel
+from sim.kernel import state_to_kernel
 from sim.models.base import DELAYS, KERNEL, POST_STEP, NodeModel, supports
 from sim.network import take_items
 from sim.rng import init_generator, item_keys, normals
@@ -184,8 +185,7 @@ def _run_compiled(model, p, keys, z, settings: Settings, sink, progress) -> None
     for start in range(0, total, block):
         nb = min(block, total - start)
         out = np.empty((nb // per, zk.shape[1], zk.shape[2]), np.float32)
-        run_block(kern.rhs, kern.begin, kern.end, kern.observe, pk, aux, hist, zk, k0, k1, scale, start, nb, dt,
-                  heun, window, stride, out)
+        kern.run(pk, aux, hist, zk, k0, k1, scale, start, nb, dt, heun, window, stride, out)
         _check_finite(model, zk, 2, start + nb, settings)
         samples = out.transpose(0, 2, 1)
         if reducing:

@@ -1,6 +1,6 @@
 r"""The compiled integration loop shared by every node model: noise drawn inside, Heun or Euler, observation.
 
-One block of steps for one chunk of items, in the *kernel layout*: every array has the item axis last
+The pieces of one block of steps for one chunk of items, in the *kernel layout*: every array has the item axis last
 (state ``z`` is (S, N, B), weights (N, N, B)), so each loop over items is unit-stride and vectorises.
 Per step n (numba, no Python, the GIL released):
 
@@ -14,6 +14,9 @@ Per step n (numba, no Python, the GIL released):
    every ``stride``-th window mean is written to ``out`` (e.g. direct observation: window 1, stride = steps
    per TR; Balloon input: window = steps per 10 ms, stride 1). Nothing else of the trajectory is kept.
 
+Each model's ``_run`` (a cached, compiled loop of ~15 lines) calls these pieces and its own functions by
+name: numba caches a function only if the functions it calls are globals, not arguments.
+
 Block boundaries must be multiples of ``window * stride`` (the integrator ensures it); results do not
 depend on the block length, the chunk or the thread (each item's arithmetic uses only its own lane).
 """
@@ -26,79 +29,90 @@ import numpy as np
 from sim.rng import normals_step, padded
 
 
-@numba.njit(inline="always")
-def no_begin(z, p, aux, hist, step):  # pragma: no cover - compiled
-    pass
-
-
-@numba.njit(inline="always")
-def no_end(z, p, hist, step):  # pragma: no cover - compiled
-    pass
-
-
-@numba.njit(nogil=True, error_model="numpy")
-def run_block(rhs, begin, end, observe, p, aux, hist, z, k0, k1, scale, step0, n_steps, dt, heun,
-              window, stride, out):  # pragma: no cover - compiled
-    """Advance z (S, N, B) in place by ``n_steps`` steps from integration step ``step0``; write
-    ``n_steps // (window * stride)`` observation samples (N, B) into ``out``."""
+@numba.njit(nogil=True, cache=True)
+def workspace(z):  # pragma: no cover - compiled
+    """Scratch of one block: (noise (M8, B), words (4, B), uf (B,), f0, f1, zp like z, acc (N, B), obs (N, B))."""
     n_s, n, nb = z.shape
-    m = n_s * n
-    noise = np.empty((padded(m), nb), np.float32)
-    words = np.empty((4, nb), np.uint64)
     uf = np.empty(nb, np.float32)
-    ub = uf.view(np.uint32)
-    f0 = np.empty_like(z)
-    f1 = np.empty_like(z)
-    zp = np.empty_like(z)
-    acc = np.zeros((n, nb), np.float32)
-    obs = np.empty((n, nb), np.float32)
+    return (np.empty((padded(n_s * n), nb), np.float32), np.empty((4, nb), np.uint64), uf, np.empty_like(z),
+            np.empty_like(z), np.empty_like(z), np.zeros((n, nb), np.float32), np.empty((n, nb), np.float32))
+
+
+@numba.njit(inline="always")
+def increments(ws, k0, k1, step, scale):  # pragma: no cover - compiled
+    """Step ``step``'s scaled Wiener increments S dW into the noise rows of ``ws`` (row s * N + i)."""
+    noise, words, uf = ws[0], ws[1], ws[2]
+    normals_step(k0, k1, step, noise, words, uf, uf.view(np.uint32))
+    n_s, n, nb = scale.shape
+    for s in range(n_s):
+        for i in range(n):
+            dw = noise[s * n + i]
+            sc = scale[s, i]
+            for b in range(nb):
+                dw[b] = dw[b] * sc[b]
+
+
+@numba.njit(inline="always")
+def predictor(ws, z, dt):  # pragma: no cover - compiled
+    """zp = z + f0 dt + S dW (the Euler-Maruyama step, and Heun's predictor)."""
+    noise, f0, zp = ws[0], ws[3], ws[5]
+    n_s, n, nb = z.shape
+    for s in range(n_s):
+        for i in range(n):
+            dw = noise[s * n + i]
+            zs = z[s, i]
+            fs = f0[s, i]
+            ps = zp[s, i]
+            for b in range(nb):
+                ps[b] = zs[b] + dt * fs[b] + dw[b]
+
+
+@numba.njit(inline="always")
+def corrector(ws, z, dt, heun):  # pragma: no cover - compiled
+    """Heun: z = z + dt/2 (f0 + f1) + S dW, f1 = f(zp); Euler: z = zp."""
+    noise, f0, f1, zp = ws[0], ws[3], ws[4], ws[5]
+    if not heun:
+        z[:] = zp
+        return
     half = np.float32(0.5) * dt
-    inv_window = np.float32(1.0 / window)
-    sample = 0
-    for k in range(n_steps):
-        step = step0 + k
-        normals_step(k0, k1, step, noise, words, uf, ub)
-        begin(z, p, aux, hist, step)
-        rhs(z, p, aux, f0)
-        for s in range(n_s):
-            for i in range(n):
-                dw = noise[s * n + i]
-                sc = scale[s, i]
-                zs = z[s, i]
-                fs = f0[s, i]
-                ps = zp[s, i]
-                for b in range(nb):
-                    dw[b] = dw[b] * sc[b]
-                    ps[b] = zs[b] + dt * fs[b] + dw[b]
-        if heun:
-            rhs(zp, p, aux, f1)
-            for s in range(n_s):
-                for i in range(n):
-                    dw = noise[s * n + i]
-                    zs = z[s, i]
-                    fs = f0[s, i]
-                    gs = f1[s, i]
-                    for b in range(nb):
-                        zs[b] = zs[b] + half * (fs[b] + gs[b]) + dw[b]
-        else:
-            z[:] = zp
-        end(z, p, hist, step)
-        if window == 1:
-            if (k + 1) % stride == 0:
-                observe(z, p, out[sample])
-                sample += 1
-        else:
-            observe(z, p, obs)
+    n_s, n, nb = z.shape
+    for s in range(n_s):
+        for i in range(n):
+            dw = noise[s * n + i]
+            zs = z[s, i]
+            fs = f0[s, i]
+            gs = f1[s, i]
+            for b in range(nb):
+                zs[b] = zs[b] + half * (fs[b] + gs[b]) + dw[b]
+
+
+@numba.njit(inline="always")
+def wants_observation(k, window, stride):  # pragma: no cover - compiled
+    """Whether step k (from the block start) contributes to an output sample."""
+    return window > 1 or (k + 1) % stride == 0
+
+
+@numba.njit(inline="always")
+def record(ws, out, k, window, stride, sample):  # pragma: no cover - compiled
+    """Add this step's observable (in ws obs) to the window sum; write the mean when a sampled window ends.
+    Returns the next output row."""
+    acc, obs = ws[6], ws[7]
+    n, nb = obs.shape
+    if window == 1:
+        out[sample] = obs
+        return sample + 1
+    for i in range(n):
+        for b in range(nb):
+            acc[i, b] += obs[i, b]
+    if (k + 1) % window == 0:
+        if ((k + 1) // window) % stride == 0:
+            inv = np.float32(1.0 / window)
             for i in range(n):
                 for b in range(nb):
-                    acc[i, b] += obs[i, b]
-            if (k + 1) % window == 0:
-                if ((k + 1) // window) % stride == 0:
-                    for i in range(n):
-                        for b in range(nb):
-                            out[sample, i, b] = acc[i, b] * inv_window
-                    sample += 1
-                acc[:] = 0.0
+                    out[sample, i, b] = acc[i, b] * inv
+            sample += 1
+        acc[:] = 0.0
+    return sample
 
 
 def to_kernel(a: np.ndarray) -> np.ndarray:

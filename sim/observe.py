@@ -83,7 +83,7 @@ class Pipeline:
         """Window means (T, B, N) following the last consumed step: BOLD if needed, then the TR samples."""
         k = self.window
         if self.observation == "balloon":
-            self.state, obs = self.bold.integrate(self.state, obs, self.bold_dt_s, self.constants)
+            self.state, obs = self.bold.integrate_compiled(self.state, obs, self.bold_dt_s, self.constants)
         last_steps = self.done + (np.arange(len(obs)) + 1) * k - 1  # integration step ending each sample
         self.done += len(obs) * k
         take = (last_steps + 1) % self.every == 0

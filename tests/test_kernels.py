@@ -147,3 +147,19 @@ def test_fused_observation_reduction_equals_reducing_the_trajectory(window, stri
     means = full[:n_win * window].reshape(n_win, window, 3, N).mean(1)[stride - 1::stride]
     assert got.shape == means.shape
     np.testing.assert_allclose(got, means, rtol=1e-6, atol=1e-7)
+
+
+def test_compiled_balloon_equals_numpy_balloon():
+    from sim import bold
+
+    rng = np.random.default_rng(5)
+    u = rng.uniform(0, 0.5, (300, 4, 3))
+    for constants in bold.CONSTANT_SETS.values():
+        s0 = bold.init_state((4, 3))
+        ref_state, ref = bold.integrate(s0, u, 0.01, constants)
+        got_state, got = bold.integrate_compiled(s0, u, 0.01, constants)
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(got_state.q, ref_state.q, rtol=1e-12)
+        assert np.abs(ref).max() > 1e-3  # a real response
+    with pytest.raises(FloatingPointError):
+        bold.integrate_compiled(bold.init_state((2,)), np.full((50, 2), -10.0), 0.1)

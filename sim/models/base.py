@@ -26,20 +26,18 @@ ALL_CAPABILITIES = frozenset({KERNEL, DELAYS, POST_STEP})
 
 @dataclass(frozen=True)
 class Kernel:
-    """Compiled pieces of a model for :func:`sim.kernel.run_block` (all arrays in the kernel layout).
+    """Compiled pieces of a model for the fused loop of :mod:`sim.kernel` (all arrays in the kernel layout).
 
+    run(p, aux, hist, z, k0, k1, scale, step0, n_steps, dt, heun, window, stride, out): the model's cached
+        compiled loop over one block, built from the pieces of :mod:`sim.kernel` and its own functions
+        (called by name, so numba can cache it; functions passed as arguments would recompile per process).
     rhs(z, p, aux, out): the right-hand side, z and out (S, N, B); the model's only copy of its equations.
-    begin(z, p, aux, hist, step) / end(z, p, hist, step): per-step hooks (:func:`sim.kernel.no_begin` /
-        :func:`sim.kernel.no_end` when unused).
-    observe(z, p, out): the observable (N, B).
     params(p, dt_s): the per-item params dataclass of a chunk -> the tuple ``p`` the compiled functions take.
     aux(p, zk, dt_s): -> (aux, hist) work arrays of a chunk at its initial state zk (S, N, B).
     """
 
+    run: Any
     rhs: Any
-    begin: Any
-    end: Any
-    observe: Any
     params: Callable[[Any, float], tuple]
     aux: Callable[[Any, np.ndarray, float], tuple]
 

@@ -68,7 +68,16 @@ import numba
 import numpy as np
 import scipy.optimize
 
-from sim.kernel import drift_via_kernel, to_kernel
+from sim.kernel import (
+    corrector,
+    drift_via_kernel,
+    increments,
+    predictor,
+    record,
+    to_kernel,
+    wants_observation,
+    workspace,
+)
 from sim.models.base import DELAYS, KERNEL, Kernel, dt_rate_message
 from sim.params import ParamSpec
 from sim.stats import cov_to_corr
@@ -300,8 +309,27 @@ def _kernel_aux(p: WilsonCowanParams, zk: np.ndarray, dt_s: float) -> tuple:
     return np.zeros((2,) + zk.shape[1:], np.float32), hist
 
 
-KERNEL = Kernel(rhs=rhs, begin=_delayed_input, end=_push_history, observe=_observe,
-                params=kernel_params, aux=_kernel_aux)
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _run(p, aux, hist, z, k0, k1, scale, step0, n_steps, dt, heun, window, stride, out):  # pragma: no cover
+    """One block of :mod:`sim.kernel`'s loop for this model (noise, Heun / Euler, observation)."""
+    ws = workspace(z)
+    sample = 0
+    for k in range(n_steps):
+        step = step0 + k
+        increments(ws, k0, k1, step, scale)
+        _delayed_input(z, p, aux, hist, step)
+        rhs(z, p, aux, ws[3])
+        predictor(ws, z, dt)
+        if heun:
+            rhs(ws[5], p, aux, ws[4])
+        corrector(ws, z, dt, heun)
+        _push_history(z, p, hist, step)
+        if wants_observation(k, window, stride):
+            _observe(z, p, ws[7])
+            sample = record(ws, out, k, window, stride, sample)
+
+
+KERNEL = Kernel(run=_run, rhs=rhs, params=kernel_params, aux=_kernel_aux)
 
 
 def drift(z: np.ndarray, p: WilsonCowanParams, ctx: DelayContext | None = None) -> np.ndarray:
