@@ -28,7 +28,7 @@ def _progress_bar(enabled: bool, total: int, desc: str):
                 file=sys.stderr, mininterval=0.5, delay=2.0)
 
 
-KINDS = ("cohort", "timeline", "claims")
+KINDS = ("cohort", "timeline", "claims", "fit")
 
 
 #: rough end-to-end item-steps per second on 2 cores (README, "Speed"); only for the long-run warning
@@ -56,6 +56,15 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     kind = cfg.experiment.get("kind", "timeline")
     if kind not in KINDS:
         raise ConfigError(f"experiment.kind: unknown value {kind!r}; allowed: {', '.join(KINDS)}")
+    if kind == "fit":  # the connectome fit (sim/fit.py) writes its own outputs
+        from sim.fit import run_fit, summary_text, write_fit
+
+        fit = run_fit(cfg)
+        write_fit(fit, run_dir, OmegaConf.to_yaml(cfg, resolve=True), tuple(cfg.get("figure_formats", ["png"]) or ()))
+        print(summary_text(fit))
+        print(f"wall time {time.perf_counter() - t0:.1f} s")
+        print(f"results: {run_dir.resolve()}")
+        return run_dir
     world = build_world(cfg)  # validates the core config before any long work
     lock = threading.Lock()
     with _progress_bar(bool(cfg.get("progress", True)), 0, f"{world.model.NAME} {cfg.experiment.name}") as bar:
