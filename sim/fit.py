@@ -10,7 +10,8 @@ empirical group FC of ``fit.dataset`` (gw): Pearson r of the upper triangles (th
 2017 Sci Rep 7:3095 and Cabral et al. 2011 NeuroImage 57:130) and the FC distance (RMS difference).
 The best G minimises the FC distance (``fit.criterion: distance``; ``corr`` maximises r instead): r alone is
 flat near its maximum and does not identify G (on synthetic data with a planted G, tests/test_real_connectome.py,
-the distance recovers it and r does not), since r ignores the overall level of FC. Only G is fitted: sigma does not change FC in the linear regime (FC is a ratio of
+the distance recovers it and r does not), since r ignores the overall level of FC. Only G is fitted: sigma
+does not change FC in the linear regime (FC is a ratio of
 covariances, independent of the noise scale), and a is held near the bifurcation as in Deco 2017 (a and G
 enter J together, so fitting both on one FC matrix is poorly identified).
 
