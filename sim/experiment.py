@@ -167,6 +167,12 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None):
                     metrics=",".join(metric_names),
                     mechanisms=",".join(k for k, v in drug.mechanisms.items() if v),
                     depressed_phenotype=str(cfg["phenotype"]["name"]))
+    if world.atlas.aliases or world.atlas.not_available:  # a real atlas (AAL2): seed names -> parcels, and why not
+        import json
+
+        ds.attrs["atlas_aliases"] = json.dumps({k: [world.atlas.regions[i] for i in v]
+                                                for k, v in world.atlas.aliases.items()})
+        ds.attrs["atlas_not_available"] = json.dumps(dict(world.atlas.not_available))
     if dr_items:
         ds.attrs["dose_response_phenotype"] = str(dr.get("phenotype"))
         ds.attrs["dose_response_baseline_h"] = base_t
