@@ -152,6 +152,9 @@ def execute(cfg: DictConfig, run_dir: Path, changed=(), hydra_cfg=None) -> Path:
             _set_signal(s, _interrupt)
         if hydra_cfg is not None:
             check_hydra(hydra_cfg)
+        if cfg.experiment.get("kind") == "fit":  # the connectome fit (sim/fit.py) writes its own outputs
+            _execute_fit(cfg, run_dir, stage)
+            return run_dir
         warnings, world = preflight(cfg, changed)
         for w in warnings:
             print(f"dmnsim: warning: {w}", file=ERR)
@@ -187,6 +190,24 @@ def execute(cfg: DictConfig, run_dir: Path, changed=(), hydra_cfg=None) -> Path:
     print(f"wall time {time.perf_counter() - t0:.1f} s")
     print(f"results: {run_dir.resolve()}")
     return run_dir
+
+
+def _execute_fit(cfg, run_dir: Path, stage) -> None:
+    """``experiment=fit_connectome``: fit the coupling to empirical FC, write into the staging directory, publish
+    it in one rename (as every run)."""
+    from omegaconf import OmegaConf
+
+    from sim.fit import run_fit, summary_text, write_fit
+
+    t0 = time.perf_counter()
+    stage.open()
+    fit = run_fit(cfg)
+    write_fit(fit, stage.path, OmegaConf.to_yaml(cfg, resolve=True), tuple(cfg.get("figure_formats", ["png"]) or ()))
+    _check_interrupted()
+    stage.publish()
+    print(summary_text(fit))
+    print(f"wall time {time.perf_counter() - t0:.1f} s")
+    print(f"results: {run_dir.resolve()}")
 
 
 def _check_interrupted() -> None:

@@ -20,7 +20,7 @@ from sim.errors import ConfigError, unknown
 from sim.pharmacology.params import MECHANISMS
 from sim.schema import ENGINES, NOISE_DESIGNS, ROLES
 
-KINDS = ("cohort", "timeline", "claims")
+KINDS = ("cohort", "timeline", "claims", "fit")
 INTEGRATORS = ("heun", "euler")
 FIGURE_FORMATS = ("png", "pdf", "svg", "eps", "ps")
 DRUGS = ("ketamine", "saline", "none")
@@ -30,7 +30,7 @@ MIN_TR_PER_SCAN = 30  # FC over fewer than 30 volumes is noise (and over 1 volum
 #: top-level keys a config may hold (``+foo=1`` is refused); groups are checked section by section
 TOP_KEYS = {"atlas", "connectome", "phenotype", "phenotypes", "model", "cohort", "scan", "metrics", "drug",
             "protocols", "experiment", "seed", "n_threads", "progress", "figure_formats", "claims",
-            "dose_mg_per_kg", "allow_long", "trial"}
+            "dose_mg_per_kg", "allow_long", "trial", "fit"}
 SECTION_KEYS = {
     "scan": {"tr_s", "duration_s", "transient_s"},
     "cohort": {"n_subjects", "coupling_jitter_cv"},
@@ -390,7 +390,7 @@ def _experiment(e, phenotypes, protocols, warnings) -> None:
     e = mapping("experiment", e)
     string("experiment.name", e["name"])
     kind = one_of("experiment.kind", e["kind"], KINDS)
-    if kind == "cohort":
+    if kind in ("cohort", "fit"):  # no timeline (the fit's own settings are checked by sim/fit.py)
         return
     tl = seq("experiment.timeline_h", e.get("timeline_h"), n=2)
     t0 = number("experiment.timeline_h[0]", tl[0], -24 * 365.0, 0.0)

@@ -20,11 +20,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sim", "sim.errors", "sim.stats", "sim.params", "sim.config", "sim.conf", "sim.analysis", "sim.schema"),
     ("sim.atlas", "sim.connectome", "sim.network", "sim.cohort", "sim.rng", "sim.kernel", "sim.models",
      "sim.integrate", "sim.bold",
-     "sim.observe", "sim.metrics", "sim.pharmacology"),
+     "sim.observe", "sim.metrics", "sim.pharmacology", "sim.empirical"),
     ("sim.simulate", "sim.experiment", "sim.validate"),
     ("sim.claims",),
     ("sim.summary", "sim.report", "sim.plots", "sim.sweep"),
-    ("sim.runio", "sim.run", "sim.cli", "sim.sandbox"),
+    ("sim.runio", "sim.run", "sim.fit", "sim.cli", "sim.sandbox"),
 )
 
 

@@ -74,8 +74,9 @@ def drug_from_config(cfg: Mapping, atlas: Atlas) -> DrugModel:
     wmap = dict(cfg.get("regional_weights") or {})
     try:
         # a weight for a region dropped from the atlas is ignored; any other unknown name is an error
-        regional_weight(atlas.regions + atlas.dropped, wmap)
-        weights = regional_weight(atlas.regions, {k: v for k, v in wmap.items() if k not in atlas.dropped})
+        regional_weight(atlas.regions + atlas.dropped + tuple(atlas.aliases) + tuple(atlas.not_available), wmap)
+        weights = regional_weight(atlas.regions, atlas.expand_region_map(
+            {k: v for k, v in wmap.items() if k not in atlas.dropped}))
     except ValueError as e:
         raise ConfigError(f"drug.regional_weights: {e}") from None
     exc = read_params(P.ACUTE, dict(cfg.get("acute") or {}), "drug.acute")["excitability_per_block"]
