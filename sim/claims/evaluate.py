@@ -131,7 +131,7 @@ def unit_of(readout: Readout) -> str:
 
 
 def min_effect_for(registry: Registry, unit: str) -> float:
-    key = "r" if unit == "r" else "0..1"
+    key = unit if unit in ("r", "ln") else "0..1"
     return float(registry.min_abs_effect.get(key, 0.0))
 
 
@@ -228,7 +228,8 @@ def evaluate(ds, registry: Registry) -> list[Result]:
 
 
 def evaluate_by_window(ds, registry: Registry) -> dict[tuple[str, str], Result]:
-    """Every testable claim in every window of ``registry.timeline_windows``: (claim id, window) -> Result.
+    """Every testable claim in each timeline window it speaks about (``speaks_about``, default every window of
+    ``registry.timeline_windows``): (claim id, window) -> Result.
 
     Claims with a reference window (they compare two windows by construction) are left out.
     """
@@ -236,7 +237,7 @@ def evaluate_by_window(ds, registry: Registry) -> dict[tuple[str, str], Result]:
     for c in registry.testable:
         if c.reference_window:
             continue
-        for w in registry.timeline_windows:
+        for w in registry.windows_of(c):
             out[(c.id, w)] = evaluate_claim(ds, c, registry, w)
     return out
 
@@ -250,6 +251,7 @@ class PairView:
     primary: tuple[Result, Result]
     holds_in_windows: tuple[tuple[str, ...], tuple[str, ...]]
     holds_in_variants: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    same_computation: bool = False
 
 
 def contradictions(registry: Registry, primary: dict[str, Result], by_window: dict[tuple[str, str], Result],
@@ -260,10 +262,10 @@ def contradictions(registry: Registry, primary: dict[str, Result], by_window: di
     for p in registry.contradictions:
         wins, regs = [], []
         for cid in p.ids:
-            wins.append(tuple(w for w in registry.timeline_windows
+            wins.append(tuple(w for w in registry.windows_of(registry.get(cid))
                               if (cid, w) in by_window and by_window[(cid, w)].verdict == REPRODUCED))
             regs.append(tuple(name for name, res in (variants or {}).items()
                               if cid in res and res[cid].verdict == REPRODUCED))
         out.append(PairView(p.ids, p.about, (primary[p.ids[0]], primary[p.ids[1]]), (wins[0], wins[1]),
-                            (regs[0], regs[1])))
+                            (regs[0], regs[1]), p.same_computation))
     return out
