@@ -465,3 +465,16 @@ def test_activity_metric_is_the_log_sd_from_the_covariance_diagonal():
     assert m["amp_dmn"][0] == pytest.approx(np.log(2.0) / len(dmn))
     assert m["amp_tpn"][0] == pytest.approx(0.0)
     assert describe("amp_dmn")[1] == "ln"
+
+
+def test_most_changed_ranks_the_target_row_against_its_rivals():
+    """Only the PCC-mPFC entry changes (by e): PCC's row mean |change| over the 3 regions outside {PCC, dmPFC,
+    sgACC} is |e|/3, the rivals' is 0, so the effect is exactly mean |e|/3; with mPFC as target the same."""
+    e = -0.3 + 0.05 * np.random.default_rng(4).standard_normal(40)
+    ds = make_ds(e)
+    ro = {"most_changed": {"target": "PCC", "others": ["dmPFC", "sgACC"]}}
+    reg = registry_with(claim("most", "increase", readout=ro), claim("least", "increase",
+                        readout={"most_changed": {"target": "dmPFC", "others": ["PCC", "sgACC"]}}))
+    r = evaluate_claim(ds, reg.get("most"), reg)
+    assert r.effect == pytest.approx(np.mean(np.abs(e)) / 3, rel=1e-5) and r.verdict == REPRODUCED
+    assert evaluate_claim(ds, reg.get("least"), reg).verdict == OPPOSITE

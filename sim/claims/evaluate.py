@@ -106,6 +106,11 @@ def readout_values(ds, readout: Readout):
         return ds["gbc"].isel(region=idx).mean("region").transpose("condition", "subject", "time_h")
     if "fc" not in ds:
         raise NotEvaluable("the fc matrices are not in this run")
+    if readout.kind == "most_changed":  # the FC rows of the target and its rivals (per-subject effect: _ranked)
+        target = _region_index(ds, readout.a)
+        rivals = [i for i in _region_index(ds, readout.b) if i not in set(target)]
+        idx = np.concatenate([target[:1], np.array(rivals, dtype=int)])  # target first (_region_index sorts)
+        return ds["fc"].isel(region=idx).transpose("condition", "subject", "time_h", "region", "region_to")
     a, b = _region_index(ds, readout.a), _region_index(ds, readout.b)
     fc = ds["fc"].transpose("condition", "subject", "time_h", "region", "region_to")
     n = fc.sizes["region"]
@@ -174,6 +179,8 @@ def per_subject_effect(ds, claim: Claim, registry: Registry, window: str | None 
     if scans.size == 0:
         raise NotEvaluable(f"no scan of this run is in the window '{w.label}'")
     x = _contrast(v, claim, scans)
+    if claim.readout.kind == "most_changed":
+        x = _ranked(x, v, claim.readout)
     if claim.reference_window:
         wr = registry.windows[claim.reference_window]
         ref = window_scans(ds, wr, registry.time_tolerance_h)
@@ -181,6 +188,15 @@ def per_subject_effect(ds, claim: Claim, registry: Registry, window: str | None 
             raise NotEvaluable(f"no scan of this run is in the reference window '{wr.label}'")
         x = x - _contrast(v, claim, ref)
     return np.asarray(x, dtype=float), tuple(float(s) for s in scans)
+
+
+def _ranked(x: np.ndarray, v, readout: Readout) -> np.ndarray:
+    """Per subject: mean |change in FC| of the target's row minus the largest such mean among the rivals, each row
+    over the regions outside the compared set ("the target changes most"). x: (subject, k, region)."""
+    names = [str(r) for r in v["region"].values]
+    cols = np.array([str(r) not in names for r in v["region_to"].values])
+    s = np.abs(np.asarray(x, dtype=float)[..., cols]).mean(-1)   # (subject, k)
+    return s[:, 0] - s[:, 1:].max(-1)
 
 
 def healthy_direction(ds, registry: Registry, readout: Readout, values=None) -> tuple[int, str]:

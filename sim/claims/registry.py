@@ -34,7 +34,7 @@ class SeedQuote:
 class Readout:
     """What is measured: a named metric, the mean FC between two sets of regions/networks, or mean GBC."""
 
-    kind: str  # "metric" | "pair" | "gbc"
+    kind: str  # "metric" | "pair" | "gbc" | "most_changed" (a = [target], b = the rivals)
     metric: str | None = None
     a: tuple[str, ...] = ()
     b: tuple[str, ...] = ()
@@ -44,6 +44,8 @@ class Readout:
             return str(self.metric)
         if self.kind == "pair":
             return f"FC {'+'.join(self.a)} <-> {'+'.join(self.b)}"
+        if self.kind == "most_changed":
+            return f"FC change of {self.a[0]} minus the largest of {'+'.join(self.b)}"
         return f"GBC of {'+'.join(self.a)}"
 
 
@@ -178,7 +180,11 @@ def _readout(spec, key: str) -> Readout:
         return Readout("pair", a=_names(v["a"], f"{key}.pair.a"), b=_names(v["b"], f"{key}.pair.b"))
     if kind == "gbc":
         return Readout("gbc", a=_names(v, f"{key}.gbc"))
-    raise ConfigError(f"{key}: unknown read-out {kind!r}; allowed: metric, pair, gbc")
+    if kind == "most_changed":
+        if not isinstance(v, Mapping) or "target" not in v or "others" not in v:
+            raise ConfigError(f"{key}.most_changed: needs 'target' (a region) and 'others' (regions)")
+        return Readout("most_changed", a=(str(v["target"]),), b=_names(v["others"], f"{key}.most_changed.others"))
+    raise ConfigError(f"{key}: unknown read-out {kind!r}; allowed: metric, pair, gbc, most_changed")
 
 
 def _claim(d: Mapping, windows: Mapping[str, Window], i: int) -> Claim:
@@ -343,8 +349,8 @@ def validate(registry: Registry, names: KnownNames) -> None:
         for x in r.a + r.b:
             if x not in names.regions and x not in names.networks:
                 raise _unknown(c.id, "region or network", x, names.regions | names.networks)
-        if r.kind == "gbc":
-            for x in r.a:
+        if r.kind in ("gbc", "most_changed"):
+            for x in r.a + r.b:
                 if x not in names.regions:
                     raise _unknown(c.id, "region (gbc)", x, names.regions)
         for cond in c.contrast.conditions():
