@@ -357,6 +357,10 @@ def _supports_sentence(ctx: ReportContext, p) -> str:
                 f"carried by: {carried}).")
     if len(sides) == 2:
         return f"{lead}this run reproduces both sides at their own windows (their read-outs or contrasts differ)."
+    opp = [cid for k, cid in enumerate(p.ids) if p.primary[k].verdict == OPPOSITE]
+    if opp:
+        return (f"{lead}this run supports neither side; it finds the opposite of {' and '.join(opp)} "
+                f"(stability: {'; '.join(_stability_text(ctx, c) for c in opp)}).")
     return f"{lead}this run supports neither side at its own window."
 
 
