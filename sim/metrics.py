@@ -35,6 +35,9 @@ METRIC_TABLE: dict[str, tuple[str, str]] = {
                    "negative = anticorrelated", "r"),
     "fc_<pair>": ("mean Pearson FC between the two named seed sets of a literature seed pair "
                   "(configs/metrics)", "r"),
+    "amp_{net}": ("activity of network {net}: mean over its regions of ln(SD of the region's BOLD signal over the "
+                  "scan), the diagonal of the scan covariance; a difference of 0.05 = about 5 % more fluctuation "
+                  "amplitude (an ALFF-like amplitude measure, Zang et al. 2007 Brain Dev 29:83)", "ln"),
     "gbc_mean": ("global brain connectivity: mean over regions of each region's mean FC with all "
                  "others (Cole et al. 2010 NeuroImage 49:3132)", "r"),
     "synchrony": ("time mean of the Kuramoto order parameter R(t) = |mean_j exp(i phi_j(t))| of the "
@@ -200,6 +203,9 @@ def metrics_from_stats(stats: dict, atlas: Atlas, pairs: Mapping[str, tuple[np.n
             out[f"fc_{a.lower()}_{b.lower()}"] = _block_mean(fc, idx[a], idx[b])
     for name, (a, b) in pairs.items():
         out[name] = _block_mean(fc, a, b)
+    log_sd = 0.5 * np.log(np.maximum(np.diagonal(stats["cov"], axis1=-2, axis2=-1), 1e-300))
+    for net in nets:
+        out[f"amp_{net.lower()}"] = log_sd[:, idx[net]].mean(-1)
     out["gbc_mean"] = gbc_from_fc(fc).mean(-1)
     out["synchrony"] = stats["sync"]
     out["metastability"] = stats["meta"]
@@ -211,6 +217,9 @@ def describe(name: str) -> tuple[str, str]:
     """Definition and unit of a metric name (for reports and the CSV's companion table)."""
     if name in METRIC_TABLE:
         return METRIC_TABLE[name]
+    if name.startswith("amp_"):
+        d, u = METRIC_TABLE["amp_{net}"]
+        return d.format(net=name.removeprefix("amp_").upper()), u
     if name.startswith("fc_within_"):
         d, u = METRIC_TABLE["fc_within_{net}"]
         return d.format(net=name.removeprefix("fc_within_").upper()), u

@@ -116,6 +116,11 @@ def readout_values(ds, readout: Readout):
         return ds["gbc"].isel(region=idx).mean("region").transpose("condition", "subject", "time_h")
     if "fc" not in ds:
         raise NotEvaluable("the fc matrices are not in this run")
+    if readout.kind == "most_changed":  # the FC rows of the target and its rivals (per-subject effect: _ranked)
+        target = _region_index(ds, readout.a)
+        rivals = [i for i in _region_index(ds, readout.b) if i not in set(target)]
+        idx = np.concatenate([target[:1], np.array(rivals, dtype=int)])  # target first (_region_index sorts)
+        return ds["fc"].isel(region=idx).transpose("condition", "subject", "time_h", "region", "region_to")
     a, b = _region_index(ds, readout.a), _region_index(ds, readout.b)
     fc = ds["fc"].transpose("condition", "subject", "time_h", "region", "region_to")
     n = fc.sizes["region"]
@@ -141,7 +146,7 @@ def unit_of(readout: Readout) -> str:
 
 
 def min_effect_for(registry: Registry, unit: str) -> float:
-    key = "r" if unit == "r" else "0..1"
+    key = unit if unit in ("r", "ln") else "0..1"
     return float(registry.min_abs_effect.get(key, 0.0))
 
 
@@ -184,6 +189,8 @@ def per_subject_effect(ds, claim: Claim, registry: Registry, window: str | None 
     if scans.size == 0:
         raise NotEvaluable(f"no scan of this run is in the window '{w.label}'")
     x = _contrast(v, claim, scans)
+    if claim.readout.kind == "most_changed":
+        x = _ranked(x, v, claim.readout)
     if claim.reference_window:
         wr = registry.windows[claim.reference_window]
         ref = window_scans(ds, wr, registry.time_tolerance_h)
@@ -191,6 +198,15 @@ def per_subject_effect(ds, claim: Claim, registry: Registry, window: str | None 
             raise NotEvaluable(f"no scan of this run is in the reference window '{wr.label}'")
         x = x - _contrast(v, claim, ref)
     return np.asarray(x, dtype=float), tuple(float(s) for s in scans)
+
+
+def _ranked(x: np.ndarray, v, readout: Readout) -> np.ndarray:
+    """Per subject: mean |change in FC| of the target's row minus the largest such mean among the rivals, each row
+    over the regions outside the compared set ("the target changes most"). x: (subject, k, region)."""
+    names = [str(r) for r in v["region"].values]
+    cols = np.array([str(r) not in names for r in v["region_to"].values])
+    s = np.abs(np.asarray(x, dtype=float)[..., cols]).mean(-1)   # (subject, k)
+    return s[:, 0] - s[:, 1:].max(-1)
 
 
 def healthy_direction(ds, registry: Registry, readout: Readout, values=None) -> tuple[int, str]:
@@ -238,7 +254,8 @@ def evaluate(ds, registry: Registry) -> list[Result]:
 
 
 def evaluate_by_window(ds, registry: Registry) -> dict[tuple[str, str], Result]:
-    """Every testable claim in every window of ``registry.timeline_windows``: (claim id, window) -> Result.
+    """Every testable claim in each timeline window it speaks about (``speaks_about``, default every window of
+    ``registry.timeline_windows``): (claim id, window) -> Result.
 
     Claims with a reference window (they compare two windows by construction) are left out.
     """
@@ -246,7 +263,7 @@ def evaluate_by_window(ds, registry: Registry) -> dict[tuple[str, str], Result]:
     for c in registry.testable:
         if c.reference_window:
             continue
-        for w in registry.timeline_windows:
+        for w in registry.windows_of(c):
             out[(c.id, w)] = evaluate_claim(ds, c, registry, w)
     return out
 
@@ -260,6 +277,7 @@ class PairView:
     primary: tuple[Result, Result]
     holds_in_windows: tuple[tuple[str, ...], tuple[str, ...]]
     holds_in_variants: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    same_computation: bool = False
 
 
 def contradictions(registry: Registry, primary: dict[str, Result], by_window: dict[tuple[str, str], Result],
@@ -270,10 +288,10 @@ def contradictions(registry: Registry, primary: dict[str, Result], by_window: di
     for p in registry.contradictions:
         wins, regs = [], []
         for cid in p.ids:
-            wins.append(tuple(w for w in registry.timeline_windows
+            wins.append(tuple(w for w in registry.windows_of(registry.get(cid))
                               if (cid, w) in by_window and by_window[(cid, w)].verdict == REPRODUCED))
             regs.append(tuple(name for name, res in (variants or {}).items()
                               if cid in res and res[cid].verdict == REPRODUCED))
         out.append(PairView(p.ids, p.about, (primary[p.ids[0]], primary[p.ids[1]]), (wins[0], wins[1]),
-                            (regs[0], regs[1])))
+                            (regs[0], regs[1]), p.same_computation))
     return out

@@ -34,7 +34,7 @@ class SeedQuote:
 class Readout:
     """What is measured: a named metric, the mean FC between two sets of regions/networks, or mean GBC."""
 
-    kind: str  # "metric" | "pair" | "gbc"
+    kind: str  # "metric" | "pair" | "gbc" | "most_changed" (a = [target], b = the rivals)
     metric: str | None = None
     a: tuple[str, ...] = ()
     b: tuple[str, ...] = ()
@@ -44,6 +44,8 @@ class Readout:
             return str(self.metric)
         if self.kind == "pair":
             return f"FC {'+'.join(self.a)} <-> {'+'.join(self.b)}"
+        if self.kind == "most_changed":
+            return f"FC change of {self.a[0]} minus the largest of {'+'.join(self.b)}"
         return f"GBC of {'+'.join(self.a)}"
 
 
@@ -90,6 +92,7 @@ class Claim:
     reference_window: str | None = None
     expected: str | None = None
     note: str = ""
+    speaks_about: tuple[str, ...] = ()   # timeline windows the claim speaks about (empty = every one)
 
     @property
     def seed_files(self) -> str:
@@ -108,6 +111,17 @@ class Window:
 class Pair:
     ids: tuple[str, str]
     about: str
+    same_computation: bool = False   # both sides are one number (same read-out, contrast, windows) judged
+                                     # in opposite directions
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """A seed sentence left out of the claims, with the reason (e.g. the title of a cited reference)."""
+
+    file: str
+    quote: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,11 @@ class Registry:
     normalisation: dict[str, str] = field(default_factory=dict)
     seed_titles: dict[str, str] = field(default_factory=dict)
     path: str = ""
+    excluded: tuple[Excluded, ...] = ()
+
+    def windows_of(self, claim: Claim) -> tuple[str, ...]:
+        """The timeline windows a claim speaks about (its ``speaks_about``, else every timeline window)."""
+        return claim.speaks_about or self.timeline_windows
 
     def get(self, claim_id: str) -> Claim:
         for c in self.claims:
@@ -161,7 +180,11 @@ def _readout(spec, key: str) -> Readout:
         return Readout("pair", a=_names(v["a"], f"{key}.pair.a"), b=_names(v["b"], f"{key}.pair.b"))
     if kind == "gbc":
         return Readout("gbc", a=_names(v, f"{key}.gbc"))
-    raise ConfigError(f"{key}: unknown read-out {kind!r}; allowed: metric, pair, gbc")
+    if kind == "most_changed":
+        if not isinstance(v, Mapping) or "target" not in v or "others" not in v:
+            raise ConfigError(f"{key}.most_changed: needs 'target' (a region) and 'others' (regions)")
+        return Readout("most_changed", a=(str(v["target"]),), b=_names(v["others"], f"{key}.most_changed.others"))
+    raise ConfigError(f"{key}: unknown read-out {kind!r}; allowed: metric, pair, gbc, most_changed")
 
 
 def _claim(d: Mapping, windows: Mapping[str, Window], i: int) -> Claim:
@@ -209,8 +232,9 @@ def _claim(d: Mapping, windows: Mapping[str, Window], i: int) -> Claim:
         raise ConfigError(f"{key}.expected: below_zero/above_zero go with (and only with) contrast type level")
     if ref is not None and ctype == "level":
         raise ConfigError(f"{key}.reference_window: not allowed with contrast type level")
+    speaks = tuple(_one_of(f"{key}.speaks_about", w, windows) for w in (d.get("speaks_about") or []))
     return Claim(testable=True, readout=readout, contrast=contrast, population=str(d.get("population") or ""),
-                 window=window, reference_window=ref, expected=expected, **common)
+                 window=window, reference_window=ref, expected=expected, speaks_about=speaks, **common)
 
 
 def load_registry(source: str | Path | Mapping | None = None) -> Registry:
@@ -242,12 +266,28 @@ def load_registry(source: str | Path | Mapping | None = None) -> Registry:
     dup = sorted({x for x in ids if ids.count(x) > 1})
     if dup:
         raise ConfigError(f"claims registry: duplicate ids: {', '.join(dup)}")
+    for c in claims:
+        for w in c.speaks_about:
+            if w not in timeline:
+                raise ConfigError(f"claims registry entry {c.id!r}.speaks_about: {w!r} is not a timeline window; "
+                                  f"allowed: {', '.join(timeline)}")
+    by_id = {c.id: c for c in claims}
     pairs = []
     for p in data.get("contradictions") or []:
         a, b = p["pair"]
+        key = f"claims registry contradiction {a!r}/{b!r}"
         for x in (a, b):
-            _one_of(f"claims registry contradiction {a!r}/{b!r}", x, ids)
-        pairs.append(Pair((str(a), str(b)), str(p.get("about", ""))))
+            _one_of(key, x, ids)
+        same = bool(p.get("same_computation", False))
+        if same:
+            ca, cb = by_id[a], by_id[b]
+            if not (ca.testable and cb.testable and ca.readout == cb.readout and ca.contrast == cb.contrast
+                    and ca.window == cb.window and ca.reference_window == cb.reference_window):
+                raise ConfigError(f"{key}: same_computation needs two testable claims with the same readout, "
+                                  "contrast, window and reference_window")
+        pairs.append(Pair((str(a), str(b)), str(p.get("about", "")), same))
+    excluded = tuple(Excluded(str(e["file"]), str(e["quote"]), str(e["reason"]))
+                     for e in (data.get("excluded") or []))
     titles = {str(k): str(v) for k, v in (data.get("seed_titles") or {}).items()}
     for c in claims:
         for q in c.seeds:
@@ -258,7 +298,7 @@ def load_registry(source: str | Path | Mapping | None = None) -> Registry:
     return Registry(claims, windows, timeline, tuple(pairs), float(s.get("ci_level", 0.95)),
                     {str(k): float(v) for k, v in (s.get("min_abs_effect") or {}).items()},
                     float(s.get("time_tolerance_h", 0.01)),
-                    {str(k): str(v) for k, v in (s.get("normalisation") or {}).items()}, titles, path)
+                    {str(k): str(v) for k, v in (s.get("normalisation") or {}).items()}, titles, path, excluded)
 
 
 @dataclass(frozen=True)
@@ -290,6 +330,7 @@ def known_names(ds, cfg: Mapping | None = None) -> KnownNames:
         regions |= {str(r) for r in (atlas.get("aliases") or {})} | {str(r) for r in (atlas.get("not_available") or {})}
         networks |= {str(n) for n in (atlas.get("networks") or [])}
         metrics |= {f"fc_{p}" for p in ((cfg.get("metrics") or {}).get("seed_pairs") or {})}
+        metrics |= {f"amp_{str(n).lower()}" for n in networks}  # activity per network (sim.metrics)
     return KnownNames(frozenset(metrics), frozenset(regions), frozenset(networks), frozenset(conditions))
 
 
@@ -309,8 +350,8 @@ def validate(registry: Registry, names: KnownNames) -> None:
         for x in r.a + r.b:
             if x not in names.regions and x not in names.networks:
                 raise _unknown(c.id, "region or network", x, names.regions | names.networks)
-        if r.kind == "gbc":
-            for x in r.a:
+        if r.kind in ("gbc", "most_changed"):
+            for x in r.a + r.b:
                 if x not in names.regions:
                     raise _unknown(c.id, "region (gbc)", x, names.regions)
         for cond in c.contrast.conditions():

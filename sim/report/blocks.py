@@ -281,7 +281,8 @@ def _hypotheses(ctx: ReportContext) -> list[Block]:
 def _main_table(ctx: ReportContext) -> list[Block]:
     reg, primary, a = ctx.registry, ctx.primary, ctx.assessment
     header = ["Seed claim", "Read-out; contrast; expected", "Literature verdict", "Simulation verdict",
-              "Effect (95% CI)", "Expected (no noise)", "Stability", "Origin", "Time window", "Depends on"]
+              "Effect (95% CI)", "Expected (no noise)", "Stability", "Origin", "Carried by (hypothesis)", "Time window",
+              "Depends on"]
     rows = []
     for c in reg.testable:
         r = primary[c.id]
@@ -289,7 +290,7 @@ def _main_table(ctx: ReportContext) -> list[Block]:
                      f"{readout_text(c)}; {contrast_text(c)}; expected {expected_text(c, r)}",
                      c.literature.verdict, verdict_cell(r, a.shown_verdict(c.id)), effect_text(r),
                      _expected_effect(ctx, c.id), _stability_text(ctx, c.id), _origin_text(ctx, c.id),
-                     window_text(reg, r, c), _depends_text(ctx, c)])
+                     _carried_by(ctx, c.id), window_text(reg, r, c), _depends_text(ctx, c)])
     return [Block("h2", "Claims side by side"), Block("table", header=header, rows=rows)]
 
 
@@ -297,8 +298,14 @@ def _untestable(ctx: ReportContext) -> list[Block]:
     reg = ctx.registry
     rows = [[f"**{c.id}** {c.claim} ({seed_short(reg, c)})", c.literature.verdict, Cell(NOT_TESTABLE, "v-nt"),
              c.reason or ""] for c in reg.claims if not c.testable]
-    return [Block("h3", "Claims this model cannot test"),
-            Block("table", header=["Seed claim", "Literature verdict", "Simulation verdict", "Why not"], rows=rows)]
+    B = [Block("h3", "Claims this model cannot test"),
+         Block("table", header=["Seed claim", "Literature verdict", "Simulation verdict", "Why not"], rows=rows)]
+    if reg.excluded:
+        B.append(Block("h3", "Seed sentences left out of the claims"))
+        B.append(Block("table", header=["Seed", "Sentence", "Why left out"],
+                       rows=[[reg.seed_titles.get(e.file, e.file).split(" - ")[0], e.quote, e.reason]
+                             for e in reg.excluded]))
+    return B
 
 
 def _contradictions(ctx: ReportContext) -> list[Block]:
@@ -321,12 +328,63 @@ def _contradictions(ctx: ReportContext) -> list[Block]:
             else:
                 regs = "run experiment=claims"
             rows.append([f"**{cid}** {c.claim} ({seed_short(reg, c)})",
-                         verdict_cell(r, ctx.assessment.shown_verdict(cid)),
-                         f"{effect_text(r)} ({reg.windows[r.window].label})", wins, regs])
-        B.append(Block("table", header=["Claim", "Verdict", "Effect at its window", "Reproduced in windows",
-                                        "Reproduced in regimes"], rows=rows))
-        B.append(Block("p", pair_sentence(p.ids, p.holds_in_windows, wl)))
+                         verdict_cell(r, ctx.assessment.shown_verdict(cid)), _stability_text(ctx, cid),
+                         (f"{effect_text(r)} ({reg.windows[r.window].label})" if r.window in reg.windows
+                          else (c.reason or "")), wins, regs])
+        B.append(Block("table", header=["Claim", "Verdict", "Stability", "Effect at its window",
+                                        "Reproduced in windows", "Reproduced in regimes"], rows=rows))
+        B.append(Block("p", _supports_sentence(ctx, p) + " " + pair_sentence(p.ids, p.holds_in_windows, wl)))
     return B
+
+
+def _supports_sentence(ctx: ReportContext, p) -> str:
+    """Which side of a pair this run supports at the sides' own windows, and at what stability."""
+    sides = []
+    for k, cid in enumerate(p.ids):
+        r = p.primary[k]
+        if r.verdict == REPRODUCED:
+            sides.append(cid)
+    if p.same_computation:
+        r = p.primary[0]
+        lead = (f"One computation ({effect_text(r)}): ")
+    else:
+        lead = ""
+    if len(sides) == 1:
+        cid = sides[0]
+        st = _stability_text(ctx, cid)
+        carried = _carried_by(ctx, cid)
+        return (f"{lead}this run supports **{cid}** ({ctx.assessment.shown_verdict(cid)}; stability: {st}; "
+                f"carried by: {carried}).")
+    if len(sides) == 2:
+        return f"{lead}this run reproduces both sides at their own windows (their read-outs or contrasts differ)."
+    opp = [cid for k, cid in enumerate(p.ids) if p.primary[k].verdict == OPPOSITE]
+    if opp:
+        return (f"{lead}this run supports neither side; it finds the opposite of {' and '.join(opp)} "
+                f"(stability: {'; '.join(_stability_text(ctx, c) for c in opp)}).")
+    return f"{lead}this run supports neither side at its own window."
+
+
+def _carried_by(ctx: ReportContext, cid: str) -> str:
+    """The hypothesis a verdict rests on: the input that sets it (origin) or the mechanisms whose removal changes
+    or shifts it (ablations), with the drug targets of those mechanisms."""
+    o = ctx.assessment.origin.get(cid)
+    mechs: list[str] = []
+    if ctx.variants:
+        mechs = list(dict.fromkeys(observed_dependence(cid, ctx.variants) + shifted_by(cid, ctx.variants)))
+    elif o is not None and o.inputs:
+        mechs = list(o.inputs)
+    if not mechs:
+        return ("no single mechanism found by the ablations" if ctx.variants else
+                (o.kind if o is not None else "—") + " (run experiment=claims for the mechanisms)")
+    targets = ctx.run.get("targets") or []
+    out = []
+    for m in mechs:
+        if m == "phenotype":
+            out.append(f"the depressed preset ({ctx.run.get('preset', '')}, an input)")
+            continue
+        ts = [f"{t['kind']} {t['between']} (gain {t['gain']:g}, {t['source']})" for t in targets if t["state"] == m]
+        out.append(f"{m}" + (f" via the assumed target(s) {'; '.join(ts)}" if ts else ""))
+    return "; ".join(out)
 
 
 def _by_window(ctx: ReportContext) -> list[Block]:

@@ -28,6 +28,8 @@ def readout_text(c: Claim) -> str:
         return short_metric(r.metric)
     if r.kind == "gbc":
         return f"GBC of {', '.join(r.a)}"
+    if r.kind == "most_changed":
+        return r.label()
     return f"FC {'+'.join(r.a)} ↔ {'+'.join(r.b)}"
 
 
