@@ -118,3 +118,64 @@ def test_metric_labels_are_readable():
     assert metric_label("fc_dmn_tpn")[0].startswith("FC between DMN and TPN")
     assert metric_label("fc_pgacc_insula_r")[0].startswith("FC pgACC–insula R")
     assert metric_label("synchrony")[1] == "R (0–1)"
+
+
+# ----------------------------------------------------------------------------------------------- effect figures
+def _declared(ds):
+    """The synthetic dataset with declared contrasts and key metrics, as sim.experiment writes them."""
+    import json
+
+    from sim.schema import ContrastSpec, encode
+
+    out = ds.copy()
+    out.attrs["contrasts"] = encode([
+        ContrastSpec("depressed_ketamine", "depressed_placebo", (0.33, 24.0), "ketamine vs placebo", (24.0,)),
+        ContrastSpec("depressed_tms", "depressed_placebo", (168.0,), "TMS vs placebo")])
+    out.attrs["key_metrics"] = json.dumps({"fc_within_dmn": "within-DMN FC", "fc_dmn_tpn": "DMN-TPN FC"})
+    return out
+
+
+def test_effects_figure_draws_the_paired_contrast_of_sim_analysis(ds):
+    from sim import analysis
+    from sim.plots import effect_series, fig_effects
+    from sim.schema import vocabulary
+
+    d = _declared(ds)
+    voc = vocabulary(d)
+    fig = fig_effects(d)
+    assert len(fig.axes) == 2 * 2  # contrasts x key metrics
+    post = [t for t in TIMES if t >= 0]
+    for i, con in enumerate(voc.contrasts):
+        for j, m in enumerate(voc.key_metrics):
+            t, ci = effect_series(d, m, con)
+            assert list(t) == post
+            ref = analysis.contrast_ci(d[m], con.treated, con.control, post[-1])
+            assert ci.mean[-1] == pytest.approx(float(ref.mean)) and ci.low[-1] == pytest.approx(float(ref.low))
+            line = fig.axes[i * 2 + j].lines[1]  # [0] is the zero line
+            np.testing.assert_allclose(line.get_ydata(), ci.mean)
+            np.testing.assert_allclose(line.get_xdata(), t)
+    # the ketamine arm's acute DMN decoupling (synthetic: -0.55 x NMDA block on DMN pairs) shows as a negative effect
+    _, ci = effect_series(d, "fc_within_dmn", voc.contrasts[0])
+    assert ci.high[0] < 0
+    assert fig_effects(ds) is None  # nothing declared, nothing to draw
+
+
+def test_fc_difference_matrices_show_the_paired_change_on_a_fitted_scale(ds):
+    from sim import analysis
+    from sim.plots import fc_difference, fig_fc_differences
+    from sim.schema import vocabulary
+
+    d = _declared(ds)
+    con = vocabulary(d).contrasts[0]
+    fig = fig_fc_differences(d)
+    ims = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(ims) == 2  # the ketamine contrast at its network-change time 24 h, the TMS one at 168 h
+    ref = analysis.contrast_ci(d["fc"].astype(float), con.treated, con.control, 24.0)
+    diff = fc_difference(d, con, 24.0).mean
+    np.testing.assert_allclose(diff, ref.mean)
+    shown = np.asarray(ims[0].get_array(), dtype=float)
+    assert np.nanmax(np.abs(shown)) == pytest.approx(np.nanmax(np.abs(diff - np.diag(np.diag(diff)))), rel=1e-6)
+    vmin, vmax = ims[0].get_clim()
+    every = np.concatenate([np.abs(np.asarray(im.get_array(), dtype=float)).ravel() for im in ims])
+    p99 = np.nanpercentile(every, 99)
+    assert vmin == -vmax and p99 <= vmax <= 2.5 * p99  # fitted to the differences, not to |FC| <= 1

@@ -621,7 +621,8 @@ def write_figures(ds, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DP
                   network_changes: Sequence[tuple] | None = None) -> list[Path]:
     """Draw every figure the dataset supports and save it as ``out_dir/<name>.<format>``; returns the paths.
 
-    Names: ``slow_states``, ``metric_timecourses``, ``fc_matrices``, ``network_change_<condition>_<time>`` (one per
+    Names: ``effects`` (the headline figure, :func:`sim.plots.effects.fig_effects`), ``fc_differences``,
+    ``slow_states``, ``metric_timecourses``, ``fc_matrices``, ``network_change_<condition>_<time>`` (one per
     ``network_changes`` pair whose condition is in ``ds``), ``dose_response``. Figures whose data are missing are
     skipped (logged). Each figure is released after saving.
     """
@@ -629,7 +630,11 @@ def write_figures(ds, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DP
     out.mkdir(parents=True, exist_ok=True)
     conds = {str(c) for c in ds["condition"].values}
     network_changes = network_changes_of(ds) if network_changes is None else network_changes
-    jobs = [("slow_states", lambda: fig_slow_states(ds)),
+    from sim.plots.effects import fig_effects, fig_fc_differences
+
+    jobs = [("effects", lambda: fig_effects(ds)),
+            ("fc_differences", lambda: fig_fc_differences(ds)),
+            ("slow_states", lambda: fig_slow_states(ds)),
             ("metric_timecourses", lambda: fig_metric_timecourses(ds)),
             ("fc_matrices", lambda: fig_fc_matrices(ds))]
     for cond, t, *rest in network_changes:
@@ -648,7 +653,10 @@ _JOBS: list = []  # (name, make) pairs for the forked workers of _render_all
 
 
 def _render_one(i: int, out: Path, formats: tuple[str, ...], dpi: int) -> list[Path]:
+    import time
+
     name, make = _JOBS[i]
+    t0 = time.perf_counter()
     fig = make()
     if fig is None:
         log.info("write_figures: %s skipped (its data are not in the dataset)", name)
@@ -659,6 +667,7 @@ def _render_one(i: int, out: Path, formats: tuple[str, ...], dpi: int) -> list[P
             p = out / f"{name}.{fmt.lstrip('.')}"
             fig.savefig(p, dpi=dpi)
             paths.append(p)
+        log.info("write_figures: %s drawn in %.1f s", name, time.perf_counter() - t0)
     finally:
         fig.clear()
     return paths
