@@ -44,6 +44,14 @@ def network_style(ds) -> dict[str, dict]:
     return {n: v for n, v in style.items() if not nets or n in nets}
 
 
+def region_order(ds):
+    """Region indices grouped by network in display order, the network of each, and the network order."""
+    nets = [str(n) for n in ds["network"].values] if "network" in ds.coords else ["?"] * ds.sizes["region"]
+    order_nets = list(network_style(ds)) if "network" in ds.coords else ["?"]
+    idx = [i for n in order_nets for i, x in enumerate(nets) if x == n]
+    return np.array(idx), [nets[i] for i in idx], order_nets
+
+
 def pretty_condition(c: str) -> str:
     """``depressed_ketamine_repeated`` -> ``depressed + ketamine (repeated)``: readable legend text."""
     words = str(c).split("_")

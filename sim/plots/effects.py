@@ -25,6 +25,7 @@ from sim.plots._common import (
     fmt_time,
     make_rug_room,
     metric_label,
+    region_order,
     rug_legend_handles,
 )
 from sim.schema import ContrastSpec, vocabulary
@@ -183,14 +184,12 @@ def fig_fc_differences(ds, contrasts: Sequence[ContrastSpec] | None = None, ncol
     ``fc`` or a contrast with a scan time."""
     if "fc" not in ds:
         return None
-    from sim.plots.figures import _region_order
-
     voc = vocabulary(ds)
     contrasts = list(voc.contrasts if contrasts is None else contrasts)
     panels = [(c, t) for c in contrasts for t in diff_times(ds, c)]
     if not panels:
         return None
-    order, nets, order_nets = _region_order(ds)
+    order, nets, order_nets = region_order(ds)
     names = [str(r) for r in ds["region"].values[order]]
     n = len(order)
     mats = []

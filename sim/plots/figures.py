@@ -35,6 +35,9 @@ from sim.plots._common import (
     short_metric,
     when_label,
 )
+from sim.plots._common import (
+    region_order as _region_order,
+)
 from sim.schema import vocabulary
 
 log = logging.getLogger(__name__)
@@ -293,13 +296,6 @@ def fig_metric_timecourses(ds, metrics: Sequence[str] | None = None, conditions:
 
 
 # =============================================================================================== (c) FC matrices
-def _region_order(ds):
-    nets = [str(n) for n in ds["network"].values] if "network" in ds.coords else ["?"] * ds.sizes["region"]
-    order_nets = list(network_style(ds)) if "network" in ds.coords else ["?"]
-    idx = [i for n in order_nets for i, x in enumerate(nets) if x == n]
-    return np.array(idx), [nets[i] for i in idx], order_nets
-
-
 def _resolve_time(ds, var: str, condition: str, request) -> tuple[float, bool]:
     """(scan time, exact?) for a request in hours, among scans with data for ``condition``."""
     t = np.asarray(ds["time_h"].values, dtype=float)
