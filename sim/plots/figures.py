@@ -407,17 +407,41 @@ def _short_name(r: str) -> tuple[str, str]:
     return r, ""
 
 
-_LABEL_SPOTS = ((4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"),
-                (-4, -3, "right", "top"))
+_MM_PER_PT = 0.45     # MNI mm per typographic point in the network-change views at their figure size
+_LABEL_PT = 7.0       # label font size
+_NODE_MM = 3.0        # node marker radius in mm (s=55)
+_DIRS = ((1, 0), (-1, 0), (1, 1), (-1, 1), (1, -1), (-1, -1), (0, 1), (0, -1))
+_RADII_PT = (4.0, 9.0, 15.0, 22.0, 30.0)
 
 
-def _label_nodes(ax, names, xy) -> None:
-    """Region names next to nodes; left/right homologues drawn on top of each other share one label.
+def _label_box(pos, d, r_pt, text):
+    """(x0, y0, x1, y1) in mm of a label placed ``r_pt`` points from ``pos`` in direction ``d``."""
+    w = 0.62 * _LABEL_PT * len(text) * _MM_PER_PT
+    h = 1.35 * _LABEL_PT * _MM_PER_PT
+    u = np.asarray(d, dtype=float) / np.hypot(*d)
+    ax, ay = pos + u * r_pt * _MM_PER_PT
+    x0 = ax if d[0] > 0 else (ax - w if d[0] < 0 else ax - w / 2)
+    y0 = ay if d[1] > 0 else (ay - h if d[1] < 0 else ay - h / 2)
+    return np.array([x0, y0, x0 + w, y0 + h])
 
-    Each label takes the first of four corners around its node whose label anchor is not crowded by an earlier one.
-    """
+
+def _overlap(b, boxes) -> float:
+    if not len(boxes):
+        return 0.0
+    bx = np.asarray(boxes)
+    dx = np.minimum(b[2], bx[:, 2]) - np.maximum(b[0], bx[:, 0])
+    dy = np.minimum(b[3], bx[:, 3]) - np.maximum(b[1], bx[:, 1])
+    return float(np.sum(np.clip(dx, 0, None) * np.clip(dy, 0, None)))
+
+
+def label_positions(names, xy) -> list[tuple[str, np.ndarray, tuple[int, int], float, np.ndarray]]:
+    """Collision-free label placement: (label, node position, direction, offset in pt, box in mm) per label.
+
+    Left/right homologues drawn on top of each other share one label (``HIP L/R``). Labels are placed greedily,
+    most crowded node first: the nearest of 8 directions x 5 offsets whose box overlaps no placed label and no
+    node (the least overlap if none is free)."""
+    xy = np.asarray(xy, dtype=float)
     done: set[int] = set()
-    placed: list[np.ndarray] = []
     todo = []
     for i, r in enumerate(names):
         if i in done:
@@ -431,31 +455,64 @@ def _label_nodes(ax, names, xy) -> None:
                     done.add(k)
         done.add(i)
         todo.append((label, np.asarray(pos, dtype=float)))
-    for label, pos in todo:
-        width = 2.2 * len(label)  # rough label extent in mm at this figure size
-        best, best_d = _LABEL_SPOTS[0], -1.0
-        for spot in _LABEL_SPOTS:
-            centre = pos + np.array([np.sign(spot[0]) * width / 2, np.sign(spot[1]) * 3.0])
-            d = min((float(np.hypot(*(centre - q))) for q in placed), default=np.inf)
-            if d > best_d:
-                best, best_d = spot, d
-            if d > 9.0:
+    nodes = np.array([[x - _NODE_MM, y - _NODE_MM, x + _NODE_MM, y + _NODE_MM] for x, y in xy])
+    crowd = [int(np.sum(np.hypot(*(xy - p).T) < 20.0)) for _, p in todo]
+    placed: list[np.ndarray] = []
+    out = []
+    for k in np.argsort(crowd, kind="stable")[::-1]:
+        label, pos = todo[k]
+        best = None
+        for r in _RADII_PT:
+            for d in _DIRS:
+                b = _label_box(pos, d, r, label)
+                cost = _overlap(b, placed) + _overlap(b, nodes)
+                if best is None or cost < best[0] - 1e-9:
+                    best = (cost, d, r, b)
+            if best[0] <= 1e-9:
                 break
-        dx, dy, ha, va = best
-        placed.append(pos + np.array([np.sign(dx) * width / 2, np.sign(dy) * 3.0]))
-        ax.annotate(label, pos, xytext=(dx, dy), textcoords="offset points", ha=ha, va=va, fontsize=7, color="0.1",
-                    zorder=6, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6})
+        _, d, r, b = best
+        placed.append(b)
+        out.append((label, pos, d, r, b))
+    return out
 
 
-def fig_network_change(ds, condition: str, time_h: float = 24.0,
-                       top_k: int = 30, control: str | None = None) -> Figure | None:
+def _label_nodes(ax, names, xy) -> None:
+    """Region names next to nodes without collisions (:func:`label_positions`); a far label gets a leader line."""
+    for label, pos, d, r, _ in label_positions(names, xy):
+        u = np.asarray(d, dtype=float) / np.hypot(*d)
+        ha = "left" if d[0] > 0 else ("right" if d[0] < 0 else "center")
+        va = "bottom" if d[1] > 0 else ("top" if d[1] < 0 else "center")
+        arrow = {"arrowstyle": "-", "color": "0.4", "lw": 0.6, "shrinkA": 0, "shrinkB": 3} if r > 5 else None
+        ax.annotate(label, pos, xytext=tuple(u * r), textcoords="offset points", ha=ha, va=va, fontsize=_LABEL_PT,
+                    color="0.1", zorder=6, arrowprops=arrow,
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
+
+
+#: network-change diagrams draw the region pairs with |ΔFC| at least this fraction of the largest |ΔFC|
+EDGE_FRACTION = 0.5
+
+
+def edge_threshold(dv: np.ndarray, fraction: float = EDGE_FRACTION) -> float:
+    """The |ΔFC| threshold of a network-change diagram: ``fraction`` of the largest |ΔFC|, rounded down to two
+    significant digits (so the stated number is one a reader can check)."""
+    top = float(np.nanmax(np.abs(dv))) if np.isfinite(dv).any() else 0.0
+    if top <= 0:
+        return 0.0
+    x = fraction * top
+    e = 10.0 ** (np.floor(np.log10(x)) - 1)
+    return float(np.floor(x / e) * e)
+
+
+def fig_network_change(ds, condition: str, time_h: float = 24.0, top_k: int = 40,
+                       control: str | None = None, threshold: float | None = None) -> Figure | None:
     """Change of FC from baseline (cohort mean of each subject's ΔFC) drawn on the brain, two views.
 
     With ``control`` (e.g. the placebo arm) the drawn quantity is the treated change minus the control's
     change for the same subjects, which removes what both arms share (scan-to-scan noise, drift).
 
-    Regions sit at their MNI positions (sagittal: y vs z; axial: x vs y), coloured by network; only the ``top_k``
-    region pairs with the largest |ΔFC| are drawn, coloured by ΔFC (RdBu_r, centred at 0) with width ∝ |ΔFC|.
+    Regions sit at their MNI positions (sagittal: y vs z; axial: x vs y), coloured by network; only the region pairs
+    with |ΔFC| ≥ ``threshold`` (default :func:`edge_threshold`; at most the ``top_k`` largest) are drawn,
+    coloured by ΔFC (RdBu_r, centred at 0) with width ∝ |ΔFC|.
     Uses the nearest scan to ``time_h``. Returns ``None`` if ``ds`` has no ``fc`` or no MNI coordinates.
     """
     if "fc" not in ds or not all(k in ds.coords for k in ("mni_x", "mni_y", "mni_z")):
@@ -471,8 +528,10 @@ def fig_network_change(ds, condition: str, time_h: float = 24.0,
     iu = np.triu_indices(len(names), 1)
     dv = delta[iu]
     ok = np.isfinite(dv)
-    k = min(top_k, int(ok.sum()))
-    pick = np.argsort(np.where(ok, -np.abs(dv), np.inf))[:k]
+    thr = edge_threshold(dv) if threshold is None else float(threshold)
+    above = ok & (np.abs(np.where(ok, dv, 0.0)) >= thr)
+    k = min(top_k, int(above.sum()))
+    pick = np.argsort(np.where(above, -np.abs(dv), np.inf))[:k]
     pick = pick[np.argsort(np.abs(dv[pick]))]  # strongest drawn last (on top)
     vmax = float(np.max(np.abs(dv[pick]))) if k else 1.0
     vmax = vmax if vmax > 0 else 1.0
@@ -524,33 +583,81 @@ def fig_network_change(ds, condition: str, time_h: float = 24.0,
     vs = "" if control is None else f" minus {labels[control]}"
     what = (f"scan − own baseline ({baseline_text(ds)})" if control is None else
             f"treated change − control change, both from the baseline ({baseline_text(ds)}), same subjects")
+    if k < int(above.sum()):  # capped: the stated threshold is the smallest drawn |ΔFC|, rounded down
+        thr = edge_threshold(np.abs(dv[pick]).min(keepdims=True), 1.0)
+        edges = f"only the {k} region pairs of {dv.size} with the largest |ΔFC| (all ≥ {thr:g}) are drawn"
+    else:
+        edges = (f"only region pairs with |ΔFC| ≥ {thr:g} ({EDGE_FRACTION:g} × the largest) are drawn "
+                 f"({k} of {dv.size})")
     fig.suptitle(f"Change in functional connectivity — {labels[condition]}{vs}, scan at {when}\n"
-                 f"cohort mean over {n_sub} subjects of ({what});\nthe {k} strongest of {dv.size} region pairs "
-                 f"are drawn, line width ∝ |ΔFC|", fontsize=11)
+                 f"cohort mean over {n_sub} subjects of ({what});\n{edges}, "
+                 "line width ∝ |ΔFC|", fontsize=11)
     return fig
 
 
 # =============================================================================================== (e) dose-response
-def fig_dose_response(ds, metrics: Sequence[str] | None = None, ncols: int = 3) -> Figure | None:
-    """Change from each subject's own baseline vs ketamine dose, mean with 95% t CI, one line per ``dr_time_h``.
+#: at most this many metrics in :func:`fig_dose_response` (the key metrics first): the figure fits a page
+MAX_DR_METRICS = 6
 
-    Dose axis: symmetric-log (linear below 0.1 mg/kg so that 0 = placebo fits). Returns ``None`` if ``ds`` has no
-    ``dr_value``.
+
+def dose_response_placebo(ds) -> str | None:
+    """The placebo condition that is the dose arm's 0 mg/kg point: role ``placebo``, the dose arm's phenotype,
+    with a scan at every dose-arm time. Under the common-noise design its subjects, traits and scan noise are
+    the dose arm's, so its change from baseline is the 0 mg/kg arm's (sim/experiment.py)."""
+    if "dr_time_h" not in ds.coords:
+        return None
+    voc = vocabulary(ds)
+    ph = ds.attrs.get("dose_response_phenotype")
+    times = [float(t) for t in ds["dr_time_h"].values]
+    for c in voc.with_role("placebo"):
+        if ph is not None and "phenotype" in ds.coords and str(ds["phenotype"].sel(condition=c).values) != ph:
+            continue
+        if len(analysis.present_times(ds, times)) == len(times):
+            return c
+    return None
+
+
+def dose_response_effect(ds, metric: str) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(doses with 0 = placebo first, per-subject effect ``(dose, subject, dr_time_h)``, placebo condition).
+
+    With a placebo condition (:func:`dose_response_placebo`): change from baseline at each dose minus the same
+    subject's placebo change at the same time (so 0 mg/kg is 0 by construction); without one: the change from
+    baseline itself."""
+    dr = ds["dr_value"].sel(dr_metric=metric).transpose("dose_mg_per_kg", "subject", "dr_time_h")
+    doses = np.asarray(dr["dose_mg_per_kg"].values, dtype=float)
+    vals = np.asarray(dr.values, dtype=float)
+    pl = dose_response_placebo(ds) if metric in ds.data_vars else None
+    if pl is None:
+        return doses, vals, None
+    times = [float(t) for t in dr["dr_time_h"].values]
+    per = np.stack([analysis.change(ds[metric].sel(condition=pl), t).transpose("subject").values for t in times],
+                   axis=-1)
+    if not np.any(doses == 0):
+        doses, vals = np.r_[0.0, doses], np.concatenate([per[None], vals])
+    return doses, vals - per[None], pl
+
+
+def fig_dose_response(ds, metrics: Sequence[str] | None = None, ncols: int = 3) -> Figure | None:
+    """Placebo-corrected change from baseline vs ketamine dose, mean with 95% t CI, one line per ``dr_time_h``.
+
+    Effect per subject = change(dose) − change(placebo) at the same time (:func:`dose_response_effect`); the
+    0 mg/kg point is the placebo condition. Key metrics only (at most :data:`MAX_DR_METRICS`). Dose axis:
+    symmetric-log (linear below the lowest non-zero dose so that 0 fits). Returns ``None`` without ``dr_value``.
     """
     if "dr_value" not in ds:
         return None
-    dr = ds["dr_value"].transpose("dr_metric", "dose_mg_per_kg", "subject", "dr_time_h")
-    names = [str(m) for m in dr["dr_metric"].values]
-    if metrics is not None:
-        names = [m for m in metrics if m in names]
+    names = [str(m) for m in ds["dr_metric"].values]
+    if metrics is None:
+        key = [m for m in vocabulary(ds).key_metrics if m in names]
+        metrics = (key or names)[:MAX_DR_METRICS]
+    names = [m for m in metrics if m in names]
     if not names:
         return None
-    doses = np.asarray(dr["dose_mg_per_kg"].values, dtype=float)
-    times = np.asarray(dr["dr_time_h"].values, dtype=float)
+    times = np.asarray(ds["dr_time_h"].values, dtype=float)
     inf_h = float(ds.attrs.get("infusion_duration_h", INFUSION_DURATION_H))
     ncols = max(1, min(ncols, len(names)))
     nrows = int(np.ceil(len(names) / ncols))
-    fig = _figure(4.8 * ncols, 1.4 + 3.4 * nrows)
+    fig = _figure(4.8 * ncols, 1.9 + 3.3 * nrows)
     axs = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axs[len(names):]:
         ax.remove()
@@ -560,17 +667,23 @@ def fig_dose_response(ds, metrics: Sequence[str] | None = None, ncols: int = 3) 
     tcolors = (["#d62728", "#1f77b4"] if len(times) <= 2 else
                [mpl.colormaps["viridis"](x) for x in np.linspace(0, 0.9, len(times))])
     offsets = (np.arange(len(times)) - (len(times) - 1) / 2) * 4.0  # points, to keep error bars apart
-    pos_doses = doses[doses > 0]
-    linthresh = float(pos_doses.min()) if pos_doses.size else 1.0
+    placebo = None
     for ax, m in zip(axs, names, strict=False):
+        doses, eff, pl = dose_response_effect(ds, m)
+        placebo = placebo or pl
+        pos_doses = doses[doses > 0]
+        linthresh = float(pos_doses.min()) if pos_doses.size else 1.0
         title, unit = metric_label(m)
         lo, hi = 0.0, 0.0
         for k, (tt, col) in enumerate(zip(times, tcolors, strict=True)):
-            ci = mean_ci(dr.sel(dr_metric=m, dr_time_h=tt).transpose("subject", "dose_mg_per_kg").values, axis=0)
+            ci = mean_ci(eff[:, :, k].T, axis=0)
             # dodge the lines sideways by a few points; such a transform is ignored by autoscaling (set below)
             tr = ax.transData + ScaledTranslation(offsets[k] / 72.0, 0, fig.dpi_scale_trans)
             ax.errorbar(doses, ci.mean, yerr=[ci.mean - ci.low, ci.high - ci.mean], color=col, marker="o", ms=4,
                         capsize=3, lw=1.5, transform=tr, label=when_label(tt, inf_h))
+            if pl is not None:
+                ax.plot(doses[:1], ci.mean[:1], ls="none", marker="o", ms=6, mfc="white", mec=col, mew=1.3,
+                        transform=tr, zorder=5)
             band = np.concatenate([ci.low, ci.high, ci.mean])
             band = band[np.isfinite(band)]
             if band.size:
@@ -579,22 +692,31 @@ def fig_dose_response(ds, metrics: Sequence[str] | None = None, ncols: int = 3) 
         ax.set_ylim(lo - pad, hi + pad)
         ax.axhline(0, color="0.3", lw=0.8)
         ax.set_xscale("symlog", linthresh=linthresh, linscale=0.6)
-        ax.set_xticks(doses, [f"{d:g}" for d in doses])
+        ax.set_xticks(doses, ["0\nplacebo" if d == 0 and pl else f"{d:g}" for d in doses])
         ax.minorticks_off()
         ax.set_xlim(-0.25 * linthresh, doses.max() * 1.35)
         if np.any(np.isclose(doses, 0.5)):
             ax.axvline(0.5, color="0.5", ls=":", lw=1)
-        ax.set_title(short_metric(m), fontsize=10.5)
+        ax.set_title(vocabulary(ds).key_metrics.get(m) or short_metric(m), fontsize=11, fontweight="bold")
         ax.set_xlabel("ketamine dose (mg/kg)")
-        ax.set_ylabel(f"change from own baseline ({unit})", fontsize=9)
+        what = "change vs placebo" if pl is not None else "change from own baseline"
+        ax.set_ylabel(f"{what} (Δ {unit})", fontsize=9)
         ax.grid(alpha=0.25, lw=0.5)
-    axs[0].legend(fontsize=8, loc="best")
-    n_sub = int(dr.sizes["subject"])
-    fig.suptitle("Dose-response: change from each subject's own baseline vs ketamine dose", fontsize=12,
-                 fontweight="bold")
-    fig.supxlabel(CI_NOTE.replace("bands / ", "") + f" n = {n_sub} subjects per dose. Dotted line: 0.5 mg/kg, the "
-                  "usual antidepressant dose. Dose axis logarithmic above the lowest non-zero dose.",
-                  fontsize=_NOTE_SIZE, color="0.25", wrap=True)
+    axs[0].legend(fontsize=8.5, loc="best")
+    n_sub = int(ds.sizes["subject"])
+    labels = condition_labels(ds)
+    if placebo is not None:
+        head = "placebo-corrected (change from baseline at each dose minus the same subject's placebo change)"
+        note = (f"0 mg/kg (open circle) = the {labels[placebo]} condition, the same subjects: 0 by construction. "
+                f"Baseline = {baseline_text(ds)}. ")
+    else:
+        head = "change from each subject's own baseline (no placebo condition in this run)"
+        note = f"Baseline = {baseline_text(ds)}. "
+    fig.suptitle(f"Dose-response, {head}", fontsize=12, fontweight="bold")
+    fig.supxlabel(note + f"Error bars: 95% t-CI of the cohort mean, n = {n_sub} subjects per dose.\nDotted line: "
+                  "0.5 mg/kg, the usual antidepressant dose. Dose axis logarithmic above the lowest non-zero dose. "
+                  "Key metrics only; every metric's values are in results.nc (dr_value).",
+                  fontsize=_NOTE_SIZE + 0.5, color="0.25")
     return fig
 
 
