@@ -179,3 +179,50 @@ def test_fc_difference_matrices_show_the_paired_change_on_a_fitted_scale(ds):
     every = np.concatenate([np.abs(np.asarray(im.get_array(), dtype=float)).ravel() for im in ims])
     p99 = np.nanpercentile(every, 99)
     assert vmin == -vmax and p99 <= vmax <= 2.5 * p99  # fitted to the differences, not to |FC| <= 1
+
+
+def test_dose_response_is_placebo_corrected_with_a_zero_dose_point(ds):
+    from sim import analysis
+    from sim.plots.figures import dose_response_effect, dose_response_placebo
+
+    d = _declared(ds)
+    d = d.assign_coords(role=("condition", ["reference", "treated", "placebo", "treated"]),
+                        phenotype=("condition", ["healthy", "depressed", "depressed", "depressed"]))
+    d.attrs["dose_response_phenotype"] = "depressed"
+    d = d.sel(dose_mg_per_kg=[x for x in d["dose_mg_per_kg"].values if x > 0])  # as the default run: no 0 dose
+    assert dose_response_placebo(d) == "depressed_placebo"
+    doses, eff, pl = dose_response_effect(d, "fc_within_dmn")
+    assert pl == "depressed_placebo" and doses[0] == 0 and list(doses[1:]) == list(d["dose_mg_per_kg"].values)
+    np.testing.assert_allclose(eff[0], 0.0)
+    t = float(d["dr_time_h"].values[1])
+    placebo_change = analysis.change(d["fc_within_dmn"].sel(condition="depressed_placebo"), t).values
+    raw = d["dr_value"].sel(dr_metric="fc_within_dmn", dose_mg_per_kg=0.5, dr_time_h=t).values
+    np.testing.assert_allclose(eff[list(doses).index(0.5), :, 1], raw - placebo_change)
+    fig = fig_dose_response(d)
+    assert "placebo-corrected" in fig._suptitle.get_text()
+    assert fig.get_size_inches()[1] * 150 < 1800  # fits a page at the run's dpi (5 metrics: 2 rows)
+    assert fig.axes[0].get_xticklabels()[0].get_text().startswith("0")
+
+
+def test_network_change_labels_do_not_collide_and_edges_pass_the_stated_threshold(ds):
+    from sim.plots.figures import _overlap, edge_threshold, label_positions
+
+    names = [str(r) for r in ds["region"].values]
+    for cols in (("mni_y", "mni_z"), ("mni_x", "mni_y")):  # sagittal, axial
+        xy = np.stack([ds[c].values for c in cols], axis=1)
+        boxes = [p[-1] for p in label_positions(names, xy)]
+        for i, b in enumerate(boxes):
+            assert _overlap(b, boxes[:i] + boxes[i + 1:]) == 0.0, names[i]
+    fig = fig_network_change(ds, "depressed_ketamine", 24.0, control="depressed_placebo")
+    title = fig._suptitle.get_text()
+    thr = float(title.split("≥ ")[1].split(" ")[0].rstrip(")"))
+    widths = [ln.get_linewidth() for ax in fig.axes[:2] for ln in ax.get_lines() if len(ln.get_xdata()) == 2]
+    assert widths and thr > 0
+    assert "control change" in fig.axes[2].get_ylabel()
+    assert edge_threshold(np.array([0.1, -0.2, 0.05])) == pytest.approx(0.1)
+
+
+def test_slow_states_never_show_a_negative_axis(ds):
+    fig = fig_slow_states(ds)
+    for ax in fig.axes:
+        assert ax.get_ylim()[0] >= 0.0

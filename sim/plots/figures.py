@@ -27,6 +27,7 @@ from sim.plots._common import (
     draw_rug,
     fmt_time,
     make_rug_room,
+    make_rug_room_top,
     mean_ci,
     metric_label,
     nearest_time,
@@ -55,8 +56,9 @@ SLOW_STATES = {
     "plasticity": ("Synaptic plasticity state", "synaptic state (0–1, a.u.)"),
     "tms_state": ("TMS after-effect state", "TMS state (0–1, a.u.)"),
 }
-_FROM_ZERO = {"plasma_ng_per_ml", "nmda_block", "trapped_block", "tms_state"}  # y axis starts at 0
+_FROM_ZERO = {"plasma_ng_per_ml", "nmda_block", "trapped_block", "plasticity", "tms_state"}  # y axis starts at 0
 EARLY_H = 12.0
+EARLY_SHARE = 0.2  # a slow state gets an hours panel only if it changes by this share of its range in EARLY_H
 _BL_X = -1.6  # where the baseline scan sits in the hours panel (it is really at -24 h: axis break)
 _DPI = 150
 _NOTE_SIZE = 8  # footnotes (what the CI is, what the markers mean)
@@ -141,28 +143,48 @@ def _time_pair(sub):
 
 
 def _finish_y(ax_e, ax_l, ds, dosed, colors, floor_zero: bool = False) -> None:
-    """Autoscale the shared y axis, make room below the data for the dosing markers and draw them."""
+    """Autoscale the shared y axis, make room below the data for the dosing markers and draw them.
+
+    ``floor_zero`` (a quantity that is never negative): the axis starts at 0 and the markers go along the top."""
     ax_e.relim()
     ax_e.autoscale(axis="y")
     lo, hi = ax_e.get_ylim()
     if floor_zero:
-        lo = min(lo, 0.0)
-        ax_e.set_ylim(lo, hi)
+        ax_e.set_ylim(0.0, hi)
+        ticks = [v for v in ax_e.get_yticks() if -1e-12 <= v <= hi + 1e-12]
+        make_rug_room_top(ax_e, len(dosed))
+        ax_e.set_yticks(ticks)
+        for ax, scale in ((ax_e, 1.0), (ax_l, 1 / 24.0)):
+            if ax is not None:
+                draw_rug(ax, ds, dosed, colors, scale, top=True)
+        return
     ticks = [v for v in ax_e.get_yticks() if lo - 1e-12 <= v <= hi + 1e-12]
     make_rug_room(ax_e, len(dosed))
     if dosed:
         ax_e.set_yticks(ticks)  # no tick labels in the marker zone
         for ax in (ax_e, ax_l):
-            ax.axhline(lo, color="0.75", lw=0.6, zorder=1)
+            if ax is not None:
+                ax.axhline(lo, color="0.75", lw=0.6, zorder=1)
     for ax, scale in ((ax_e, 1.0), (ax_l, 1 / 24.0)):
-        draw_rug(ax, ds, dosed, colors, scale)
+        if ax is not None:
+            draw_rug(ax, ds, dosed, colors, scale)
 
 
-def _condition_handles(conds, colors, ns, labels, marker=None):
+def _condition_handles(conds, colors, ns, labels, marker=None, styles=None):
     from matplotlib.lines import Line2D
 
-    return [Line2D([], [], color=colors[c], lw=2, marker=marker, ms=4, label=f"{labels[c]} (n={ns[c]})")
-            for c in conds]
+    st = styles or {}
+    return [Line2D([], [], color=colors[c], lw=st.get(c, (2, "-"))[0], ls=st.get(c, (2, "-"))[1], marker=marker,
+                   ms=4, label=f"{labels[c]} (n={ns[c]})") for c in conds]
+
+
+_DASHES = ("-", (0, (6, 2)), (0, (2, 1.5)), (0, (1, 1.2)), (0, (4, 1, 1, 1)), (0, (8, 3)), (0, (3, 3)))
+
+
+def _overlap_style(k: int) -> tuple[float, object]:
+    """(line width, dash) of the k-th condition: each drawn thinner and with its own dash pattern, so that curves
+    lying exactly on top of each other (same subjects, same infusion) all stay visible."""
+    return max(1.0, 4.2 - 0.8 * k), _DASHES[k % len(_DASHES)]
 
 
 def _header_legend(sub, handles, title: str, ncol: int) -> None:
@@ -197,33 +219,57 @@ def fig_slow_states(ds, conditions: Sequence[str] | None = None, early_h: float 
     head, body, foot = _layout(fig, len(rows), 1.0, [2.75] * len(rows), 0.35)
     used: list[str] = []
     early = (t >= -1.0) & (t <= early_h + 0.5)
+    drawn = [c for c in conds if any(c in shown for _, shown in rows)]
+    styles = {c: _overlap_style(k) for k, c in enumerate(drawn)}
     for sub, (var, shown) in zip(body, rows, strict=True):
         title, ylabel = SLOW_STATES[var]
         sub.suptitle(title, fontsize=11, x=0.01, ha="left")
-        ax_e, ax_l = _time_pair(sub)
+        cis = {c: mean_ci(ds[var].sel(condition=c).transpose("subject", "time_fine_h").values, axis=0)
+               for c in shown}
+        # an hours panel only if the state does something in the first hours (else it would be near-empty)
+        rng_all = max(np.nanmax(ci.mean) - np.nanmin(ci.mean) for ci in cis.values())
+        rng_early = max(np.nanmax(ci.mean[early]) - np.nanmin(ci.mean[early]) for ci in cis.values())
+        if rng_early >= EARLY_SHARE * rng_all:
+            ax_e, ax_l = _time_pair(sub)
+        else:
+            ax_e, ax_l = None, sub.subplots(1, 1)
         for c in shown:
             if c not in used:
                 used.append(c)
-            ci = mean_ci(ds[var].sel(condition=c).transpose("subject", "time_fine_h").values, axis=0)
+            ci = cis[c]
+            lw, ls = styles[c]
             for ax, sel, scale in ((ax_e, early, 1.0), (ax_l, slice(None), 1 / 24.0)):
+                if ax is None:
+                    continue
                 x = t[sel] * scale
-                ax.plot(x, ci.mean[sel], color=colors[c], lw=1.4)
-                ax.fill_between(x, ci.low[sel], ci.high[sel], color=colors[c], alpha=0.22, lw=0)
-        _format_early(ax_e, early_h, baseline_slot=False)
-        _format_late(ax_l, t.min(), t.max(), early_h)
-        ax_e.set_ylabel(ylabel)
-        ax_e.set_title(f"first {early_h:g} h", fontsize=9, loc="left")
+                ax.plot(x, ci.mean[sel], color=colors[c], lw=lw, ls=ls, alpha=0.9, solid_capstyle="butt")
+                ax.fill_between(x, ci.low[sel], ci.high[sel], color=colors[c], alpha=0.12, lw=0)
+        _format_late(ax_l, t.min(), t.max(), early_h if ax_e is not None else 0.0)
         ax_l.set_title("whole experiment", fontsize=9, loc="left")
-        _finish_y(ax_e, ax_l, ds, dosed_conditions(ds, shown), colors, floor_zero=var in _FROM_ZERO)
+        if ax_e is not None:
+            _format_early(ax_e, early_h, baseline_slot=False)
+            ax_e.set_ylabel(ylabel)
+            ax_e.set_title(f"first {early_h:g} h", fontsize=9, loc="left")
+            _finish_y(ax_e, ax_l, ds, dosed_conditions(ds, shown), colors, floor_zero=var in _FROM_ZERO)
+        else:
+            ax_l.set_ylabel(ylabel)
+            ax_l.set_title(f"whole experiment (no hours panel: the state changes by less than {EARLY_SHARE:.0%} "
+                           f"of its range in the first {early_h:g} h)", fontsize=9, loc="left")
+            _finish_y(ax_l, None, ds, dosed_conditions(ds, shown), colors, floor_zero=var in _FROM_ZERO)
+            for line in ax_l.get_lines():  # _finish_y drew the markers on the hours scale: redo them in days
+                if line.get_marker() in ("^", "|"):
+                    line.remove()
+            draw_rug(ax_l, ds, dosed_conditions(ds, shown), colors, 1 / 24.0, top=var in _FROM_ZERO)
     ns = {c: _n_subjects(ds, rows[0][0], c) for c in used}
     shown_conds = [c for c in conds if c in used]
-    handles = _condition_handles(shown_conds, colors, ns, condition_labels(ds)) + rug_legend_handles(ds, shown_conds)
+    handles = _condition_handles(shown_conds, colors, ns, condition_labels(ds), styles=styles)
+    handles += rug_legend_handles(ds, shown_conds)
     _header_legend(head, handles, "Slow states: drug level, NMDA block, plasticity and TMS state over time",
                    ncol=min(5, len(handles)))
-    _note(foot, CI_NOTE + " Only conditions in which a state is non-zero are drawn; conditions with the same "
-          "infusion (same virtual subjects, so the same pharmacokinetics) overlap exactly and only the last drawn "
-          "is visible. Dosing markers (bottom of each panel, one row per condition) show infusion starts and TMS "
-          "sessions.")
+    _note(foot, CI_NOTE + " Only conditions in which a state is non-zero are drawn. Conditions with the same "
+          "infusion (same virtual subjects, so the same pharmacokinetics) lie exactly on top of each other: each is "
+          "drawn thinner and with its own dash pattern so all stay visible. Dosing markers (top of each panel, one "
+          "row per condition) show infusion starts and TMS sessions.")
     return fig
 
 
