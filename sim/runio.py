@@ -88,7 +88,11 @@ def write_run(run_dir: Path, ds, metric_names, config_yaml: str, prov: dict, ext
     """
     import shutil
 
+    from sim import cf
+
     check_fresh(run_dir)
+    rid = prov.setdefault("run_id", cf.run_id(config_yaml, prov.get("seed", 0)))
+    ds = cf.annotate(ds, prov, rid)  # CF attributes on results.nc (sim/cf.py)
     stage = run_dir / ".partial"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
@@ -96,6 +100,8 @@ def write_run(run_dir: Path, ds, metric_names, config_yaml: str, prov: dict, ext
         (stage / "config.yaml").write_text(config_yaml)
         ds.to_netcdf(stage / "results.nc", engine="h5netcdf")
         (stage / "metrics.csv").write_text(tidy_frame(ds, metric_names))
+        (stage / "metrics.csv-metadata.json").write_text(json.dumps(cf.csv_metadata(ds, rid, prov.get("seed", 0)),
+                                                                    indent=2) + "\n")
         for write in extra:
             write(stage)
         (stage / "provenance.json").write_text(json.dumps(prov, indent=2) + "\n")
