@@ -77,8 +77,9 @@ def test_each_figure_has_the_expected_axes(ds):
     assert isinstance(fig, Figure) and len(fig.axes) == 2 * 5
     fig = fig_metric_timecourses(ds, metrics=["fc_within_dmn", "fc_dmn_tpn", "not_a_metric"])
     assert len(fig.axes) == 2 * 2
-    fig = fig_fc_matrices(ds)  # 6 times per condition + one colour bar
-    assert len(fig.axes) == n_cond * 6 + 1
+    fig = fig_fc_matrices(ds)  # one mosaic (6 times x conditions) + one colour bar
+    assert len(fig.axes) == 2
+    assert fig.axes[0].images[0].get_array().shape == (n_cond * 24 - 3, 6 * 24 - 3)  # 21 regions + 3 gap
     fig = fig_network_change(ds, "depressed_ketamine", 24.0)  # sagittal, axial, colour bar
     assert len(fig.axes) == 3
     fig = fig_dose_response(ds)
@@ -87,9 +88,16 @@ def test_each_figure_has_the_expected_axes(ds):
 
 def test_fc_matrices_use_the_nearest_scan_and_say_so(ds):
     fig = fig_fc_matrices(ds, times=("baseline", 30.0), conditions=["depressed_ketamine"])
-    titles = [ax.get_title() for ax in fig.axes]
+    titles = [t.get_text() for t in fig.axes[0].texts]
     assert "baseline" in titles[0]
     assert "no scan at 30 h" in titles[1] and "nearest 24 h" in titles[1]
+    from sim import analysis
+
+    shown = np.asarray(fig.axes[0].images[0].get_array(), dtype=float)
+    order = np.argsort([0] * 21, kind="stable")  # the synthetic atlas is already in network order
+    bl = analysis.baseline(ds["fc"].sel(condition="depressed_ketamine")).mean("subject").values[np.ix_(order, order)]
+    np.fill_diagonal(bl, np.nan)
+    np.testing.assert_allclose(shown[:21, :21], bl, rtol=1e-5)
     im = fig.axes[0].images[0]
     vmin, vmax = im.get_clim()
     assert vmin == -vmax > -1.01 and im.get_cmap().name.startswith("RdBu_r")

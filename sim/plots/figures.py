@@ -389,48 +389,63 @@ def fig_fc_matrices(ds, times: Sequence = FC_TIMES, conditions: Sequence[str] | 
             titles[c, j] = None if exact else f"no scan at {req:g} h: nearest {fmt_time(tt, inf_h)}"
     vals = np.concatenate([np.abs(m[np.isfinite(m)]) for m in mats.values()] or [np.array([1.0])])
     vmax = max(0.1, float(np.ceil(np.nanmax(vals) * 10) / 10)) if vals.size else 1.0
-    nt = len(times)
-    fig = _figure(1.6 + 2.45 * nt, 1.6 + 2.45 * len(conds))
-    axs = np.atleast_2d(fig.subplots(len(conds), nt, squeeze=False))
+    nt, nc, gap = len(times), len(conds), 3
+    step = n + gap
+    # one mosaic image in one axes (42 separate panels took ~30 s to lay out and draw on a loaded machine)
+    mosaic = np.full((nc * step - gap, nt * step - gap), np.nan)
+    is_gap = np.ones_like(mosaic, dtype=bool)
+    for i, c in enumerate(conds):
+        for j in range(nt):
+            mosaic[i * step:i * step + n, j * step:j * step + n] = mats[c, j]
+            is_gap[i * step:i * step + n, j * step:j * step + n] = False
+    fig = _figure(2.4 + 2.45 * nt, 1.9 + 2.45 * nc)
+    ax = fig.subplots(1, 1)
     import matplotlib as mpl
+    from matplotlib.collections import LineCollection
 
     cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="0.85")
     style = network_style(ds)
     labels = condition_labels(ds)
     bounds = np.cumsum([nets.count(k) for k in order_nets])[:-1] - 0.5
-    im = None
-    for i, c in enumerate(conds):
-        for j, req in enumerate(times):
-            ax = axs[i, j]
-            im = ax.imshow(mats[c, j], cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    im = ax.imshow(mosaic, cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    ax.imshow(np.where(is_gap[..., None], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]), interpolation="nearest")
+    segs = []
+    for i in range(nc):
+        for j in range(nt):
+            y0, x0 = i * step - 0.5, j * step - 0.5
             for b in bounds:
-                ax.axhline(b, color="k", lw=0.7)
-                ax.axvline(b, color="k", lw=0.7)
-            # region names only on the outer panels (labelling all 42 panels is slow and unreadable)
-            ax.set_xticks(range(n) if i == len(conds) - 1 else [], names if i == len(conds) - 1 else [], rotation=90)
-            ax.set_yticks(range(n) if j == 0 else [], names if j == 0 else [])
-            ax.tick_params(length=0, labelsize=6)
-            for lab_list in (ax.get_xticklabels(), ax.get_yticklabels()):
-                for lab, net in zip(lab_list, nets, strict=False):
-                    lab.set_color(style.get(net, {}).get("color", "#999999"))
-            head = ""
-            if i == 0:
-                head = "baseline" if isinstance(req, str) else fmt_time(float(req), inf_h)
-            note = titles[c, j]
-            text = "\n".join(s for s in (head, note) if s)
-            if text:
-                ax.set_title(text, fontsize=8.5 if not note else 7.5, color="k" if not note else "#b35900")
-            if j == 0:
-                ax.set_ylabel(labels[c], fontsize=9, fontweight="bold")
-    cb = fig.colorbar(im, ax=axs, shrink=0.5, aspect=30, pad=0.01)
+                segs += [[(x0, y0 + b + 0.5), (x0 + n, y0 + b + 0.5)], [(x0 + b + 0.5, y0), (x0 + b + 0.5, y0 + n)]]
+            segs += [[(x0, y0), (x0 + n, y0)], [(x0 + n, y0), (x0 + n, y0 + n)], [(x0 + n, y0 + n), (x0, y0 + n)],
+                     [(x0, y0 + n), (x0, y0)]]
+    ax.add_collection(LineCollection(segs, colors="k", linewidths=0.6))
+    ax.set_xticks([j * step + k for j in range(nt) for k in range(n)], names * nt, rotation=90)
+    ax.set_yticks([i * step + k for i in range(nc) for k in range(n)], names * nc)
+    ax.tick_params(length=0, labelsize=5.5)
+    for lab_list in (ax.get_xticklabels(), ax.get_yticklabels()):
+        for k, lab in enumerate(lab_list):
+            lab.set_color(style.get(nets[k % n], {}).get("color", "#999999"))
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    for j, req in enumerate(times):
+        head = "baseline" if isinstance(req, str) else fmt_time(float(req), inf_h)
+        notes = sorted({titles[c, j] for c in conds if titles[c, j]})
+        ax.text(j * step + n / 2, -1.5, "\n".join([head, *notes]), ha="center", va="bottom", fontsize=9,
+                color="k" if not notes else "#b35900", fontweight="bold" if not notes else "normal")
+    for i, c in enumerate(conds):
+        import textwrap
+
+        ax.text(-7.5, i * step + n / 2, "\n".join(textwrap.wrap(labels[c], 24)), rotation=90, ha="center",
+                va="center", fontsize=9, fontweight="bold", multialignment="center")
+    cb = fig.colorbar(im, ax=ax, shrink=0.5, aspect=30, pad=0.01)
     cb.set_label("functional connectivity (Pearson r), cohort mean")
     from matplotlib.patches import Patch
 
     handles = [Patch(color=style[k]["color"], label=f"{k} ({style[k]['label']})") for k in order_nets if k in style]
-    fig.legend(handles=handles, loc="outside upper right", ncol=len(handles), fontsize=8.5, frameon=False,
-               title="region labels coloured by network; black lines separate networks", title_fontsize=8.5)
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False,
+               title="region labels coloured by network; black lines separate networks", title_fontsize=9)
     fig.suptitle("Functional connectivity matrices over time (columns) per condition (rows), cohort mean; "
-                 "diagonal blanked", fontsize=12, fontweight="bold", x=0.02, ha="left")
+                 "diagonal blanked\n(differences between conditions: fc_differences.png)", fontsize=12,
+                 fontweight="bold")
     return fig
 
 
