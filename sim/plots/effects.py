@@ -153,9 +153,11 @@ def fig_effects(ds, metrics: Sequence[str] | None = None,
                Line2D([], [], ls="none", marker="o", ms=6, mfc=line_col, mec="k", label="the contrast's test times"),
                Line2D([], [], color="0.2", lw=0.9, label="0 = no effect")]
     handles += rug_legend_handles(ds, sorted({c for con in contrasts for c in (con.treated, con.control)}))
-    fig.legend(handles=handles, loc="outside upper center", ncol=min(7, len(handles)), fontsize=9.5, frameon=False)
-    fig.suptitle("Effect of each treatment over time: change from baseline, treated minus its control "
-                 f"(same {n_sub} virtual subjects)", fontsize=13.5, fontweight="bold")
+    title = ("Effect of each treatment over time: change from baseline, treated minus its control "
+             f"(same {n_sub} virtual subjects)")
+    # the title is the legend's title: a suptitle and an "outside upper" legend would overlap
+    fig.legend(handles=handles, loc="outside upper center", ncol=min(7, len(handles)), fontsize=9.5, frameon=False,
+               title=title, title_fontproperties={"size": 13.5, "weight": "bold"})
     fig.supxlabel(f"Effect per subject = [treated(t) − baseline] − [control(t) − baseline]; baseline = "
                   f"{baseline_text(ds)}. Band: 95% CI of the cohort mean, mean ± t(0.975, n−1)·SD/√n.\n"
                   "Dosing markers along the bottom: lower row = treated arm (its colour), upper row = control arm "
