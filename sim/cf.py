@@ -70,7 +70,13 @@ def metric_long_name(name: str, key_labels: dict[str, str] | None = None) -> str
     if name.startswith("fc_within_"):
         base = f"mean FC within {name.removeprefix('fc_within_').upper()} over its region pairs (Pearson r)"
     elif name.startswith("fc_"):
-        base = "mean FC between " + " and ".join(name.removeprefix("fc_").split("_", 1)) + " (Pearson r)"
+        groups: list[str] = []
+        for p in name.removeprefix("fc_").split("_"):
+            if p in ("l", "r") and groups:
+                groups[-1] += f" {p.upper()}"
+            else:
+                groups.append(p)
+        base = "mean FC between " + " and ".join(groups) + " (Pearson r)"
     else:
         base = name.replace("_", " ")
     return f"{label}: {base}" if label else base
