@@ -297,13 +297,18 @@ def fig_metric_timecourses(ds, metrics: Sequence[str] | None = None, conditions:
     ncols = max(1, min(ncols, len(present)))
     nrows = int(np.ceil(len(present) / ncols))
     fig = _figure(9.0 * ncols, 1.3 + 3.0 * nrows + 0.4)
-    head, body, foot = _layout(fig, nrows, 1.2, [3.0] * nrows, 0.35)
-    cells = [cell for row in body for cell in row.subfigures(1, ncols)] if ncols > 1 else body
+    head, body, foot = _layout(fig, 1, 1.2, [3.0 * nrows], 0.35)
+    # one grid of axes (nested subfigures per metric made the layout the slowest part of the run's figures)
+    grid = body[0].subplots(nrows, 2 * ncols, squeeze=False, gridspec_kw={"width_ratios": [1.0, 2.3] * ncols})
+    pairs = [(grid[r, 2 * k], grid[r, 2 * k + 1]) for r in range(nrows) for k in range(ncols)]
+    for ax_e, ax_l in pairs[len(present):]:
+        ax_e.remove()
+        ax_l.remove()
     bl_x = _BL_X + np.linspace(-0.45, 0.45, len(conds)) if len(conds) > 1 else np.array([_BL_X])
-    for sub, m in zip(cells, present, strict=False):
+    for (ax_e, ax_l), m in zip(pairs, present, strict=False):
         title, unit = metric_label(m)
-        sub.suptitle(title, fontsize=10.5, x=0.01, ha="left")
-        ax_e, ax_l = _time_pair(sub)
+        ax_l.sharey(ax_e)
+        ax_e.set_title(title, fontsize=10.5, loc="left")
         for ic, c in enumerate(conds):
             v = ds[m].sel(condition=c)
             vals = v.transpose("subject", "time_h").values
