@@ -113,7 +113,9 @@ def annotate(ds, prov: dict, rid: str):
         title=f"dmn-sim {exp} experiment: simulated brain-network metrics of virtual subjects over time",
         source=f"dmn-sim {prov.get('version', '?')} (git commit {commit}), model {ds.attrs.get('model', '?')}, "
                f"engine {ds.attrs.get('engine', '?')}",
-        history=f"created by: {' '.join(str(a) for a in prov.get('argv', []))}".strip(),
+        # no time stamp or command line here (they are in provenance.json): same config + seed, same file
+        history=f"created by dmnsim {prov.get('version', '?')} from config.yaml (run_id {rid}); command line, "
+                "start time and platform in provenance.json",
         references="schema: docs/results.md; outputs: README section Outputs",
         comment="simulated data, not measurements; effects = paired change from baseline (sim/analysis.py)",
         seed=int(prov.get("seed", ds.attrs.get("seed", 0))), run_id=rid)

@@ -234,3 +234,16 @@ def test_slow_states_never_show_a_negative_axis(ds):
     fig = fig_slow_states(ds)
     for ax in fig.axes:
         assert ax.get_ylim()[0] >= 0.0
+
+
+def test_effects_come_first_in_the_report_and_are_written(ds, tmp_path):
+    from sim.report.blocks import RUN_FIGURES
+
+    assert [p for p, _ in RUN_FIGURES[:2]] == ["effects", "fc_differences"]
+    small = _subset(_declared(ds), ["depressed_ketamine", "depressed_placebo"], ["fc_within_dmn", "fc_dmn_tpn"])
+    small = small.drop_vars("dr_value")
+    paths = write_figures(small, tmp_path, dpi=40, network_changes=[])
+    names = [p.name for p in paths]
+    assert names[:2] == ["effects.png", "fc_differences.png"]
+    for p in paths:
+        _check_png(p)
