@@ -25,7 +25,13 @@ Usage::
     python experiments/bench.py                      # everything (a few minutes)
     python experiments/bench.py --quick              # smoke check (seconds)
     python experiments/bench.py --models hopf --sizes 1 64 --no-peer
-    python experiments/bench.py --peer-python /tmp/nlvenv/bin/python
+    python experiments/bench.py --peer-python /work/peers/neurolib/bin/python \
+        --vbjax-python /work/peers/vbjax/bin/python   # peers side by side, ratios at the end
+    make bench ARGS="--peer-python ... --vbjax-python ..."   # or set DMNSIM_NEUROLIB_PYTHON / DMNSIM_VBJAX_PYTHON
+
+Peers each live in their own venv outside the repository (they pin their own numpy / jax versions). The
+baseline section runs the bench worker of an earlier git revision (``--baseline-rev``, exported with
+``git archive`` into a temporary directory) on the same cases, so speed-ups are ratios from one run.
 """
 
 from __future__ import annotations
@@ -34,9 +40,12 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -51,6 +60,7 @@ BOLD_DURATION_S = 600.0
 TARGET = {"model": "hopf", "n": 1000, "duration": 600.0, "threads": 2, "limit_s": 10.0}
 FLAT_DURATIONS = (60.0, 600.0, 3600.0)
 PEER_REGIONS = 20
+BASELINE_REV = "2ad84b9"  # the last revision before the compiled kernels with in-loop noise (issue 11)
 
 # ---------------------------------------------------------------------------------------------------------
 # Worker side: one case in a fresh process
@@ -120,7 +130,7 @@ def run_case(spec: dict) -> dict:
     steps = st.n_transient + st.n_steps
     regions = world.atlas.n_regions
     # threads the integrator can actually use: one per chunk of items, at most settings.threads()
-    chunk = max(1, int(getattr(st, "chunk_items", 0)) or -(-spec["n"] // st.threads()))
+    chunk = max(1, min(st.chunk_items, -(-spec["n"] // st.threads())))  # as in sim.integrate.simulate
     used = min(st.threads(), -(-spec["n"] // chunk))
     out = {"regions": regions, "steps": steps, "n_transient": st.n_transient, "dt_s": st.dt_s,
            "threads": used, "threads_asked": st.threads(), "chunk_items": chunk, "note": note}
@@ -409,15 +419,284 @@ def parse_args(argv=None):
                     help="stop repeating a measurement once its calls took this long in total")
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
                     help="run neurolib's HopfModel side by side")
-    ap.add_argument("--peer-python", default=None,
-                    help="interpreter with neurolib installed (default: this one), e.g. /tmp/nlvenv/bin/python")
+    ap.add_argument("--peer-python", default=os.environ.get("DMNSIM_NEUROLIB_PYTHON"),
+                    help="interpreter with neurolib installed (default: $DMNSIM_NEUROLIB_PYTHON, else this one), "
+                         "e.g. /work/peers/neurolib/bin/python")
     ap.add_argument("--peer-subjects", type=int, default=64, help="subjects looped over in the peer comparison")
+    ap.add_argument("--vbjax-python", default=os.environ.get("DMNSIM_VBJAX_PYTHON"),
+                    help="interpreter with vbjax + jax installed, e.g. /work/peers/vbjax/bin/python (default: "
+                         "$DMNSIM_VBJAX_PYTHON); runs --vbjax-script side by side")
+    ap.add_argument("--vbjax-script", default=str(VBJAX_SCRIPT), help="the vbjax peer script")
+    ap.add_argument("--baseline-rev", default=BASELINE_REV,
+                    help="git revision whose own bench worker runs wilson_cowan (64) and hopf (largest size) in the "
+                         "same run, for the speed-up; '' to skip")
+    ap.add_argument("--memory-subjects", type=int, default=1024, help="cohort size of the memory-versus-duration runs")
     ap.add_argument("--profile", action="store_true",
                     help="also print a cProfile (one thread) of hopf at the largest size")
     ap.add_argument("--quick", action="store_true", help="tiny sizes and durations: a smoke check")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--profile-worker", help=argparse.SUPPRESS)
     return ap.parse_args(argv)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Peers in other interpreters: vbjax (its own venv), today's code (a git revision of this repository)
+# ---------------------------------------------------------------------------------------------------------
+
+VBJAX_SCRIPT = Path("/work/shared/peers/vbjax_hopf.py")
+
+
+def run_vbjax(py: str, script: Path, sizes: list[int]) -> dict:
+    """Run the vbjax peer script (20 nodes, 6000 Heun steps, subjects as a batch axis) for each size.
+
+    Returns {size: {"wall_s", "node_steps_per_s"}} parsed from its lines ``vbjax B=...: <s> s, <rate> ...``,
+    or {"error": ...}.
+    """
+    try:
+        r = subprocess.run([py, str(script), *map(str, sizes)], capture_output=True, text=True)
+    except OSError as e:
+        return {"error": f"cannot run {py} ({e})"}
+    if r.returncode != 0:
+        return {"error": (r.stderr.strip().splitlines() or ["?"])[-1]}
+    out = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"vbjax B=(\d+): ([0-9.]+) s, ([0-9.e+]+) node-steps/s", line.strip())
+        if m:
+            out[int(m.group(1))] = {"wall_s": float(m.group(2)), "node_steps_per_s": float(m.group(3))}
+    return out or {"error": f"no result lines in: {r.stdout.strip()[:200]}"}
+
+
+def baseline_tree(rev: str) -> tuple[Path | None, str]:
+    """Export ``rev`` of this repository (sim/, configs/, experiments/) into a temporary directory."""
+    repo = Path(__file__).resolve().parent.parent
+    dest = Path(tempfile.mkdtemp(prefix="dmnsim-baseline-"))
+    arch = subprocess.run(["git", "-C", str(repo), "archive", rev, "sim", "configs", "experiments"],
+                          capture_output=True)
+    if arch.returncode != 0:
+        return None, arch.stderr.decode().strip()
+    untar = subprocess.run(["tar", "-x", "-C", str(dest)], input=arch.stdout, capture_output=True)
+    if untar.returncode != 0:
+        return None, untar.stderr.decode().strip()
+    return dest, ""
+
+
+def call_baseline(tree: Path, spec: dict) -> dict:
+    """One case run by the baseline revision's own bench worker (its code, this interpreter)."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    r = subprocess.run([sys.executable, str(tree / "experiments" / "bench.py"), "--worker", json.dumps(spec)],
+                       capture_output=True, text=True, env=env, cwd=str(tree))
+    lines = r.stdout.strip().splitlines()
+    if r.returncode != 0 or not lines:
+        return {"error": (r.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(lines[-1])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sections of the report
+# ---------------------------------------------------------------------------------------------------------
+
+
+def case_spec(args, name: str, n: int, **kw) -> dict:
+    slow = model_dt(name) < SLOW_DT_S
+    duration, transient = scan_times(args, slow)
+    return {"model": name, "n": n, "duration": duration, "transient": transient, "threads": args.threads,
+            "repeat": args.repeat, "budget": args.budget_s, **kw}
+
+
+def section_models(args, models) -> dict:
+    from sim.models import MODELS
+
+    print("== Node models x cohort sizes ==")
+    print(HEADER)
+    print("-" * len(HEADER))
+    notes, results = [], {}
+    for name in models:
+        if name not in MODELS:
+            print(f"{name:<13}  absent: not in sim.models.MODELS ({', '.join(MODELS)}); skipped")
+            continue
+        spec = case_spec(args, name, 1)
+        if model_dt(name) < SLOW_DT_S and args.duration_s is None:
+            notes.append(f"{name}: dt {model_dt(name):g} s is slow, so duration {spec['duration']:g} s + transient "
+                         f"{spec['transient']:g} s by default (not a 10-minute scan); see --duration-s")
+        for n in args.sizes:
+            res = call_worker(case_spec(args, name, n))
+            results[(name, n)] = res
+            print(row(name, n, res), flush=True)
+            if res.get("note") and res["note"] not in " ".join(notes):
+                notes.append(f"{name}: {res['note']}")
+    print("-" * len(HEADER))
+    print(LEGEND)
+    for s in notes:
+        print(f"  note: {s}")
+    return results
+
+
+def section_memory(args) -> dict:
+    """Peak memory of hopf cohorts versus simulated duration (one traced call each, fresh processes)."""
+    n = 4 if args.quick else args.memory_subjects
+    durations = (10.0, 20.0, 40.0) if args.quick else FLAT_DURATIONS
+    print(f"\n== Memory versus simulated duration (hopf, {n} subjects; one traced call each) ==")
+    print(f"{'duration s':>11}{'steps':>8}{'call s':>9}{'Mns/s':>8}{'tm pk MB':>10}{'RSS pk MB':>11}")
+    peaks = {}
+    for d in durations:
+        res = call_worker({"model": "hopf", "n": n, "duration": d, "threads": args.threads, "repeat": 1,
+                           "budget": 0.0, "e2e": False, "integ": False})
+        if "error" in res:
+            print(f"{d:>11g}  ERROR: {res['error']}")
+            continue
+        peaks[d] = res
+        print(f"{d:>11g}{res['steps']:>8}{res['warmup_s']:9.2f}"
+              f"{fmt_rate(n * res['regions'] * res['steps'], res['warmup_s'], 8)}{res['tracemalloc_peak_mb']:10.1f}"
+              f"{res['rss_peak_mb']:11.0f}", flush=True)
+    if len(peaks) > 1:
+        tm = [r["tracemalloc_peak_mb"] for r in peaks.values()]
+        rss = [r["rss_peak_mb"] for r in peaks.values()]
+        growth = max(tm) / min(tm)
+        print(f"  tracemalloc peak max/min = {growth:.2f}, RSS peak max/min = {max(rss) / min(rss):.2f} over a "
+              f"{durations[-1] / durations[0]:g}x range of durations: {'flat' if growth < 1.2 else 'GROWS'}")
+    return {"n": n, "peaks": peaks}
+
+
+def section_target(args) -> None:
+    print("\n== Target: hopf, 1,000 subjects x 21 regions x 10 min simulated (dt 0.1 s), < 10 s on 2 cores ==")
+    if args.quick:
+        print("  skipped in --quick mode")
+        return
+    res = call_worker({"model": "hopf", "n": TARGET["n"], "duration": TARGET["duration"],
+                       "threads": TARGET["threads"], "repeat": max(args.repeat, 1), "budget": 120.0, "integ": True})
+    if "error" in res:
+        print(f"  ERROR: {res['error']}")
+        return
+    ns = TARGET["n"] * res["regions"] * res["steps"]
+    ok = res["e2e_s"] < TARGET["limit_s"]
+    print(f"  {'PASS' if ok else 'FAIL'}: simulate_cohort end to end {res['e2e_s']:.2f} s (best of {res['e2e_n']}; "
+          f"limit {TARGET['limit_s']:g} s), {ns / res['e2e_s'] / 1e6:.1f} M node-steps/s ({res['steps']} steps incl. "
+          f"{res['n_transient']} transient, {res['threads']} threads); integration alone {res['integ_s']:.2f} s; "
+          f"RSS peak {res['rss_peak_mb']:.0f} MB")
+
+
+def section_noise(args) -> dict:
+    print("\n== Reference: numpy Generator(PCG64).standard_normal(dtype=float32) fills of 21,000 values ==")
+    rates = {}
+    for k in (1, 2):
+        rates[k] = normals_per_second(k, seconds=0.5 if args.quick else 2.0)
+        print(f"  {k} thread{'s' if k > 1 else ' '}: {rates[k] / 1e6:7.1f} M normals/s  -> numpy-noise ceiling for "
+              f"hopf (2 normals per node-step): {rates[k] / 2e6:6.1f} M node-steps/s")
+    return rates
+
+
+def section_neurolib(args, results) -> dict:
+    print("\n== Peer: neurolib HopfModel (numba, Euler, one subject per call) ==")
+    if not args.peer:
+        print("  skipped (--no-peer)")
+        return {}
+    py, why = peer_interpreter(args.peer_python)
+    if py is None:
+        print(f"  skipped: {why}\n  install it in its own venv: python3 -m venv /work/peers/neurolib && "
+              f"/work/peers/neurolib/bin/pip install neurolib; then pass --peer-python /work/peers/neurolib/bin/python")
+        return {}
+    steps = hopf_steps(*scan_times(args, False))
+    peer = run_peer(py, steps, args.peer_subjects, max(args.repeat, 1))
+    if "error" in peer:
+        print(f"  ERROR running neurolib in {py}: {peer['error']}")
+        return {}
+    pns = PEER_REGIONS * peer["steps"]
+    print(f"  neurolib {peer['version']} in {py}; network: {peer['source']}")
+    print(f"  same steps as ours ({peer['steps']} at dt 0.1), no delays, OU noise with tau = dt (white); trajectories "
+          f"finite: {peer['finite']}; first call (numba compile + run) {peer['first_s']:.2f} s; "
+          f"peak RSS {peer['rss_peak_mb']:.0f} MB")
+    rate = pns * args.peer_subjects / peer["loop_s"]
+    print(f"  loop over {args.peer_subjects} subjects (model.run() each): {peer['loop_s']:.3f} s, "
+          f"{rate / 1e6:.2f} M node-steps/s; one subject, integration alone: {fmt_rate(pns, peer['kernel_s'], 0)} M")
+    print("  (neurolib: Euler = 1 drift evaluation per step, float64, 20 regions, keeps the trajectory, no metrics)")
+    return {"rate": rate, "version": peer["version"]}
+
+
+def section_vbjax(args) -> dict:
+    print("\n== Peer: vbjax (JAX on CPU, Heun, float32, subjects as a batch axis) ==")
+    if not args.vbjax_python:
+        print("  skipped: pass --vbjax-python (e.g. /work/peers/vbjax/bin/python; python3 -m venv /work/peers/vbjax "
+              "&& /work/peers/vbjax/bin/pip install vbjax jax jaxlib)")
+        return {}
+    sizes = [4] if args.quick else [64, 1024]
+    res = run_vbjax(args.vbjax_python, Path(args.vbjax_script), sizes)
+    if "error" in res:
+        print(f"  ERROR: {res['error']}")
+        return {}
+    for b, r in res.items():
+        print(f"  vbjax B={b}: {r['wall_s']:.3f} s for 6000 steps x 20 nodes, {r['node_steps_per_s'] / 1e6:.2f} M "
+              f"node-steps/s (noise pre-drawn per 500-step chunk with jax.random, no observation)")
+    print(f"  script: {args.vbjax_script} (run as is, interpreter {args.vbjax_python})")
+    return res
+
+
+def section_baseline(args, results) -> dict:
+    """Today's code (a git revision) on the same cases, for the speed-up of this revision."""
+    print(f"\n== Baseline: revision {args.baseline_rev} of this repository, same cases, same run ==")
+    if not args.baseline_rev:
+        print("  skipped (--baseline-rev '')")
+        return {}
+    tree, why = baseline_tree(args.baseline_rev)
+    if tree is None:
+        print(f"  skipped: {why}")
+        return {}
+    out = {}
+    for name, n in [("wilson_cowan", 64), ("hopf", 1024 if not args.quick else 4)]:
+        if (name, n) not in results:
+            continue
+        res = call_baseline(tree, case_spec(args, name, n, repeat=1))
+        out[(name, n)] = res
+        print(row(name, n, res), flush=True)
+    shutil.rmtree(tree, ignore_errors=True)
+    return out
+
+
+def _rate(res: dict, field: str, n: int) -> float | None:
+    if not res or "error" in res or not res.get(field):
+        return None
+    return n * res["regions"] * res["steps"] / res[field]
+
+
+def section_ratios(args, results, rates, neuro, vbjax, base, memory) -> None:
+    """The targets of issue 11 as ratios of rates measured in this one run."""
+    print("\n== Ratios (rates measured in this run; the machine is shared, so compare ratios, not times) ==")
+    big = max(args.sizes)
+    ours = _rate(results.get(("hopf", big)), "e2e_s", big)
+    ours_int = _rate(results.get(("hopf", big)), "integ_s", big)
+    lines = []
+    if ours:
+        lines.append((f"hopf {big} subjects e2e / numpy-noise ceiling (2 threads)", ours / (rates[2] / 2), 2.0))
+        if neuro:
+            lines.append((f"hopf {big} subjects e2e / neurolib loop", ours / neuro["rate"], 10.0))
+        vb = vbjax.get(big) if isinstance(vbjax, dict) else None
+        if vb:
+            lines.append((f"hopf {big} subjects e2e / vbjax B={big}", ours / vb["node_steps_per_s"], 5.0))
+            lines.append((f"hopf {big} subjects integration alone / vbjax B={big}", ours_int / vb["node_steps_per_s"],
+                          None))
+    for (name, n), b in base.items():
+        for field, label in (("e2e_s", "e2e"), ("integ_s", "integration alone")):
+            now, then = _rate(results.get((name, n)), field, n), _rate(b, field, n)
+            if now and then:
+                lines.append((f"{name} {n} subjects {label} / revision {args.baseline_rev}", now / then,
+                              5.0 if name == "wilson_cowan" and field == "e2e_s" else None))
+    for label, r, target in lines:
+        verdict = "" if target is None else (f"  target >= {target:g}x: {'MET' if r >= target else 'NOT MET'}")
+        print(f"  {label:<62}{r:8.2f}x{verdict}")
+    if memory.get("peaks"):
+        pk = memory["peaks"]
+        d0, d1 = min(pk), max(pk)
+        print(f"  peak memory, hopf {memory['n']} subjects: RSS {pk[d1]['rss_peak_mb']:.0f} MB at {d1:g} s simulated, "
+              f"{pk[d0]['rss_peak_mb']:.0f} MB at {d0:g} s (x{pk[d1]['rss_peak_mb'] / pk[d0]['rss_peak_mb']:.2f} for "
+              f"x{d1 / d0:g} duration); traced numpy/Python peak {pk[d1]['tracemalloc_peak_mb']:.1f} MB vs "
+              f"{pk[d0]['tracemalloc_peak_mb']:.1f} MB")
+
+
+def section_profile(args) -> None:
+    n = max(args.sizes)
+    print(f"\n== cProfile: hopf, {n} subjects, one thread, end to end (top 20 by own time) ==")
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), "--profile-worker",
+                    json.dumps(dict(zip(("duration", "transient"), scan_times(args, False), strict=True),
+                                    model="hopf", n=n))])
 
 
 def main(argv=None) -> int:
@@ -428,167 +707,25 @@ def main(argv=None) -> int:
     if args.profile_worker:
         run_profile(json.loads(args.profile_worker), 20)
         return 0
-
     from sim.models import MODELS
 
     if args.sizes is None:
         args.sizes = [1, 4] if args.quick else [1, 64, 1024]
     if args.quick:
-        args.repeat = 1
-        args.peer_subjects = 4
-    models = args.models or list(MODELS)
+        args.repeat, args.peer_subjects = 1, 4
     t_start = time.perf_counter()
     print(header_info())
     print("node-steps counted with transient steps included; each case runs in its own fresh process\n")
-
-    # ---- models x sizes ----------------------------------------------------------------------------------
-    print("== Node models x cohort sizes ==")
-    print(HEADER)
-    print("-" * len(HEADER))
-    notes = []
-    results: dict[tuple[str, int], dict] = {}
-    for name in models:
-        if name not in MODELS:
-            print(f"{name:<13}  absent: not in sim.models.MODELS ({', '.join(MODELS)}); skipped")
-            continue
-        dt = model_dt(name)
-        slow = dt < SLOW_DT_S
-        duration, transient = scan_times(args, slow)
-        if slow and args.duration_s is None:
-            notes.append(f"{name}: dt {dt:g} s is slow, so duration {duration:g} s + transient {transient:g} s by "
-                         f"default (not a 10-minute scan); pass --duration-s / --transient-s to change")
-        for n in args.sizes:
-            spec = {"model": name, "n": n, "duration": duration, "transient": transient, "threads": args.threads,
-                    "repeat": args.repeat, "budget": args.budget_s}
-            res = call_worker(spec)
-            results[(name, n)] = res
-            print(row(name, n, res), flush=True)
-            if res.get("note") and res["note"] not in " ".join(notes):
-                notes.append(f"{name}: {res['note']}")
-    print("-" * len(HEADER))
-    print(LEGEND)
-    for s in notes:
-        print(f"  note: {s}")
-
-    # ---- memory flat in duration -------------------------------------------------------------------------
-    flat_n = 4 if args.quick else 64
-    print(f"\n== Memory versus simulated duration (hopf, {flat_n} subjects; one traced call each) ==")
-    durations = (10.0, 20.0, 40.0) if args.quick else FLAT_DURATIONS
-    peaks = []
-    if "hopf" in MODELS:
-        print(f"{'duration s':>11}{'steps':>8}{'call s':>9}{'tm pk MB':>10}{'RSS pk MB':>11}")
-        for d in durations:
-            res = call_worker({"model": "hopf", "n": flat_n, "duration": d, "threads": args.threads, "repeat": 1,
-                               "budget": 0.0, "e2e": False, "integ": False})
-            if "error" in res:
-                print(f"{d:>11g}  ERROR: {res['error']}")
-                continue
-            peaks.append(res["tracemalloc_peak_mb"])
-            print(f"{d:>11g}{res['steps']:>8}{res['warmup_s']:9.2f}{res['tracemalloc_peak_mb']:10.1f}"
-                  f"{res['rss_peak_mb']:11.0f}", flush=True)
-        if peaks:
-            growth = max(peaks) / min(peaks)
-            verdict = "flat" if growth < 1.2 else "GROWS"
-            print(f"  tracemalloc peak max/min = {growth:.2f} over a {durations[-1] / durations[0]:g}x range of "
-                  f"durations: {verdict}")
-
-    # ---- the issue's target ------------------------------------------------------------------------------
-    print("\n== Target: hopf, 1,000 subjects x 21 regions x 10 min simulated (dt 0.1 s), < 10 s on 2 cores ==")
-    if args.quick:
-        print("  skipped in --quick mode")
-    elif "hopf" not in MODELS:
-        print("  skipped: hopf absent")
-    else:
-        if (os.cpu_count() or 1) < TARGET["threads"]:
-            print(f"  note: only {os.cpu_count()} CPU(s); the target assumes {TARGET['threads']}")
-        res = call_worker({"model": "hopf", "n": TARGET["n"], "duration": TARGET["duration"],
-                           "threads": TARGET["threads"], "repeat": max(args.repeat, 1), "budget": 120.0,
-                           "integ": True})
-        if "error" in res:
-            print(f"  ERROR: {res['error']}")
-        else:
-            ns = TARGET["n"] * res["regions"] * res["steps"]
-            ok = res["e2e_s"] < TARGET["limit_s"]
-            print(f"  {'PASS' if ok else 'FAIL'}: simulate_cohort end to end {res['e2e_s']:.2f} s (best of "
-                  f"{res['e2e_n']}; limit {TARGET['limit_s']:g} s), {ns / res['e2e_s'] / 1e6:.1f} M node-steps/s "
-                  f"({res['steps']} steps incl. {res['n_transient']} transient, {res['threads']} threads); "
-                  f"integration alone {res['integ_s']:.2f} s; RSS peak {res['rss_peak_mb']:.0f} MB")
-            cpu = res["e2e_cpu_s"]
-            print(f"  CPU time of that call {cpu:.2f} s (all threads); {cpu / TARGET['threads']:.2f} s if split evenly "
-                  f"over {TARGET['threads']} idle cores; 1-min load average at the end {res['load']:.1f}")
-
-    # ---- reference: normal draws -------------------------------------------------------------------------
-    print("\n== Reference: numpy Generator(PCG64).standard_normal(dtype=float32) fills of 21,000 values ==")
-    rates = {}
-    for k in (1, 2):
-        rates[k] = normals_per_second(k, seconds=0.5 if args.quick else 2.0)
-        print(f"  {k} thread{'s' if k > 1 else ' '}: {rates[k] / 1e6:7.1f} M normals/s  -> noise-only ceiling for hopf "
-              f"(2 normals per node-step): {rates[k] / 2e6:6.1f} M node-steps/s")
-
-    # ---- peer: neurolib ----------------------------------------------------------------------------------
-    print("\n== Peer: neurolib HopfModel (numba, Euler, one subject per call) ==")
-    if not args.peer:
-        print("  skipped (--no-peer)")
-    else:
-        py, why = peer_interpreter(args.peer_python)
-        if py is None:
-            print(f"  skipped: {why}\n  install it with `pip install neurolib` (best in a separate venv, e.g. "
-                  f"python3 -m venv /tmp/nlvenv && /tmp/nlvenv/bin/pip install neurolib; it pins its own numpy / "
-                  f"scipy), then pass --peer-python /tmp/nlvenv/bin/python")
-        else:
-            ours = results.get(("hopf", 1)) or {}
-            peer_duration, peer_transient = scan_times(args, False)
-            steps = hopf_steps(peer_duration, peer_transient)
-            peer = run_peer(py, steps, args.peer_subjects, max(args.repeat, 1))
-            if "error" in peer:
-                print(f"  ERROR running neurolib in {py}: {peer['error']}")
-            else:
-                pns = PEER_REGIONS * peer["steps"]
-                print(f"  neurolib {peer['version']} in {py}; network: {peer['source']}")
-                print(f"  same steps as ours ({peer['steps']} = transient + recorded at dt 0.1; neurolib's time unit "
-                      f"is read as s), no delays (our hopf has none), OU noise with tau = dt (white), "
-                      f"trajectories finite: {peer['finite']}")
-                print(f"  first call (numba compile + run): {peer['first_s']:.2f} s; "
-                      f"peak RSS {peer['rss_peak_mb']:.0f} MB")
-                print(f"  {'':<52}{'wall s':>9}{'Mns/s':>9}")
-                print(f"  {'neurolib, 1 subject, model.run()':<52}{peer['single_s']:9.4f}"
-                      f"{fmt_rate(pns, peer['single_s'], 9)}")
-                print(f"  {'neurolib, 1 subject, integration alone':<52}{peer['kernel_s']:9.4f}"
-                      f"{fmt_rate(pns, peer['kernel_s'], 9)}")
-                print(f"  {f'neurolib, loop over {args.peer_subjects} subjects':<52}{peer['loop_s']:9.4f}"
-                      f"{fmt_rate(pns * args.peer_subjects, peer['loop_s'], 9)}")
-                cmp_rows = [(f"ours hopf, 1 subject, e2e ({ours.get('threads', '?')} thr)", ("hopf", 1), "e2e_s"),
-                            ("ours hopf, 1 subject, integration alone", ("hopf", 1), "integ_s")]
-                for n in args.sizes:
-                    if n > 1:
-                        thr = (results.get(("hopf", n)) or {}).get("threads", "?")
-                        cmp_rows += [(f"ours hopf, {n} subjects, e2e ({thr} thr)", ("hopf", n), "e2e_s"),
-                                     (f"ours hopf, {n} subjects, integration alone", ("hopf", n), "integ_s")]
-                one = call_worker({"model": "hopf", "n": args.peer_subjects,
-                                   "duration": peer_duration,
-                                   "transient": peer_transient, "threads": 1,
-                                   "repeat": args.repeat, "budget": args.budget_s})
-                results[("hopf-1thr", args.peer_subjects)] = one
-                cmp_rows.append((f"ours hopf, {args.peer_subjects} subjects, e2e (1 thr)",
-                                 ("hopf-1thr", args.peer_subjects), "e2e_s"))
-                cmp_rows.append((f"ours hopf, {args.peer_subjects} subjects, integration alone (1 thr)",
-                                 ("hopf-1thr", args.peer_subjects), "integ_s"))
-                for label, key, field in cmp_rows:
-                    r = results.get(key) or {}
-                    if r.get(field):
-                        ns = key[1] * r["regions"] * r["steps"]
-                        print(f"  {label:<52}{r[field]:9.4f}{fmt_rate(ns, r[field], 9)}")
-                print("  (ours: stochastic Heun = 2 drift evaluations per step, float32, 21 regions, metrics in e2e; "
-                      "neurolib: Euler = 1 evaluation, float64, 20 regions, keeps the full trajectory, no metrics)")
-
-    # ---- optional profile --------------------------------------------------------------------------------
-    if args.profile and "hopf" in MODELS:
-        n = max(args.sizes)
-        print(f"\n== cProfile: hopf, {n} subjects, one thread, end to end (top 20 by own time) ==")
-        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--profile-worker",
-                        json.dumps(dict(zip(("duration", "transient"), scan_times(args, False), strict=True),
-                                        model="hopf", n=n))])
-
+    results = section_models(args, args.models or list(MODELS))
+    memory = section_memory(args)
+    section_target(args)
+    rates = section_noise(args)
+    neuro = section_neurolib(args, results)
+    vbjax = section_vbjax(args)
+    base = section_baseline(args, results)
+    section_ratios(args, results, rates, neuro, vbjax, base, memory)
+    if args.profile:
+        section_profile(args)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),)
     print(f"\nload average at end: {load[0]:.2f}; total benchmark time {time.perf_counter() - t_start:.0f} s")
     return 0

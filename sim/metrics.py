@@ -25,6 +25,7 @@ import scipy.signal
 
 from sim.atlas import Atlas, resolve_many
 from sim.errors import ConfigError
+from sim.schema import ENGINES  # noqa: F401  (re-exported: the engines of MetricSettings.engine)
 from sim.stats import cov_to_corr
 
 #: name -> (definition, unit). Network-level names are added for every network of the atlas.
@@ -55,9 +56,6 @@ class MetricSettings:
     dominance: tuple[str, str] = ("DMN", "TPN")
     engine: str = "simulated"   # one of ENGINES
 
-
-#: how FC is obtained: from simulated scans, or as the expectation of the linearised network (hopf only)
-ENGINES = ("simulated", "linear")
 
 
 class OnlineStats:
@@ -170,6 +168,18 @@ def seed_pairs_from_config(atlas: Atlas, cfg: Mapping) -> dict[str, tuple[np.nda
             raise ConfigError(f"{key}: needs lists 'a' and 'b' of region or network names") from None
         if len(a) and len(b):  # a side made only of dropped regions leaves the pair out
             out[f"fc_{name}"] = (a, b)
+        elif atlas.missing(list(spec["a"]) + list(spec["b"])):  # the atlas has no such structure: NaN, kept
+            out[f"fc_{name}"] = (a, b)
+    return out
+
+
+def not_available_metrics(atlas: Atlas, cfg: Mapping) -> dict[str, str]:
+    """Seed-pair metrics this atlas cannot compute (NaN in the results), with the reason (atlas.not_available)."""
+    out = {}
+    for name, spec in (cfg or {}).items():
+        miss = atlas.missing(list(spec.get("a", [])) + list(spec.get("b", [])))
+        if miss:
+            out[f"fc_{name}"] = "; ".join(f"{k}: {v}" for k, v in miss.items())
     return out
 
 

@@ -8,7 +8,10 @@
   every TR.
 
 A :class:`Pipeline` is the sink the integrator feeds: observation, then :class:`OnlineStats`. It
-keeps no trajectory; blocks may end anywhere (partial windows are carried over).
+keeps no trajectory. ``push`` takes per-step observables (blocks may end anywhere; partial windows are
+carried over); ``push_samples`` takes what the compiled kernel already reduced (``reduction`` =
+(window, stride): the TR samples for ``direct``, the 10 ms window means for ``balloon``), so per-step
+observables are never materialised on the compiled path.
 """
 
 from __future__ import annotations
@@ -50,6 +53,22 @@ class Pipeline:
         elif observation != "direct":
             raise ConfigError(f"observation: unknown value {observation!r}; allowed: balloon, direct")
 
+    @property
+    def reduction(self) -> tuple[int, int]:
+        """(window, stride) for :class:`sim.integrate.ReducingSink`."""
+        return (self.window, 1) if self.observation == "balloon" else (1, self.every)
+
+    def push_samples(self, samples: np.ndarray, step0: int) -> None:
+        """Reduced samples (T, B, N): sample r is the mean over ``window`` steps ending at step
+        ``step0 + (r + 1) * window * stride - 1`` (direct: the value at that step, one per TR)."""
+        if self.observation == "direct":
+            last_steps = step0 + (np.arange(len(samples)) + 1) * self.every - 1
+            self.stats.push(samples, last_steps >= self.n_transient)
+            return
+        if step0 != self.done or self.carry is not None:
+            raise ValueError(f"push_samples at step {step0}: expected step {self.done} and no carried steps")
+        self._consume(samples)
+
     def push(self, obs: np.ndarray, step0: int) -> None:
         k = self.window
         if k > 1:
@@ -58,8 +77,13 @@ class Pipeline:
             n_full = len(obs) // k * k
             self.carry = obs[n_full:] if n_full < len(obs) else None
             obs = obs[:n_full].reshape(-1, k, *obs.shape[1:]).mean(1)
+        self._consume(obs)
+
+    def _consume(self, obs: np.ndarray) -> None:
+        """Window means (T, B, N) following the last consumed step: BOLD if needed, then the TR samples."""
+        k = self.window
         if self.observation == "balloon":
-            self.state, obs = self.bold.integrate(self.state, obs, self.bold_dt_s, self.constants)
+            self.state, obs = self.bold.integrate_compiled(self.state, obs, self.bold_dt_s, self.constants)
         last_steps = self.done + (np.arange(len(obs)) + 1) * k - 1  # integration step ending each sample
         self.done += len(obs) * k
         take = (last_steps + 1) % self.every == 0

@@ -1,7 +1,8 @@
 """Parameter metadata declared once: unit, allowed range, default, source.
 
 Each node model declares a tuple of :class:`ParamSpec`; the same table checks config values,
-documents the model (README tables are generated from it) and will build the sandbox's controls.
+documents the model (README tables are generated from it by :mod:`sim.models.tables`) and builds the
+sandbox's controls. This module imports no model (the layers point down: models -> params).
 """
 
 from __future__ import annotations
@@ -63,33 +64,3 @@ def markdown_table(specs: Sequence[ParamSpec]) -> str:
         rng += f"{s.hi if s.hi is not None else 'inf'}]"
         rows.append(f"| `{s.name}` | {s.default:g} | {s.unit} | {rng} | {s.doc} | {s.source} |")
     return "\n".join(rows)
-
-
-def update_readme(path: str = "README.md", check: bool = False) -> bool:
-    """Write each model's parameter table between ``<!-- params:NAME -->`` and ``<!-- /params:NAME -->``.
-
-    Returns True if the file was (or, with ``check``, would be) changed.
-    """
-    import re
-    from pathlib import Path
-
-    from sim.models import MODELS
-
-    p = Path(path)
-    text = p.read_text()
-    new = text
-    for name, mod in MODELS.items():
-        block = f"<!-- params:{name} -->\n{markdown_table(mod.PARAMS)}\n<!-- /params:{name} -->"
-        pat = re.compile(rf"<!-- params:{name} -->(?:.*?<!-- /params:{name} -->)?", re.S)
-        new = pat.sub(lambda _m, b=block: b, new)
-    if new != text and not check:
-        p.write_text(new)
-    return new != text
-
-
-if __name__ == "__main__":
-    import sys
-
-    changed = update_readme(check="--check" in sys.argv)
-    print("README parameter tables " + ("out of date" if changed else "up to date"))
-    sys.exit(1 if changed and "--check" in sys.argv else 0)

@@ -1,8 +1,8 @@
 """Writing a run directory: labelled results, tidy CSV, resolved config, provenance.
 
-All files are staged in ``.partial/`` and moved into place with ``os.replace`` (atomic on POSIX)
-only after the whole simulation and every file have succeeded. A directory that
-already holds results is never written into.
+All files are written into a staging directory next to the run directory and published by one
+``os.rename`` of the whole directory (atomic on POSIX) only after the whole simulation and every file
+have succeeded (:class:`Stage`). A directory that already holds results is never written into.
 """
 
 from __future__ import annotations
@@ -79,36 +79,148 @@ def provenance(seed: int, wall_s: float, extra: dict | None = None) -> dict:
             "argv": sys.argv, **(extra or {})}
 
 
-def write_run(run_dir: Path, ds, metric_names, config_yaml: str, prov: dict, extra=()) -> None:
-    """Write results.nc, metrics.csv, config.yaml, provenance.json (and ``extra`` files) into ``run_dir``.
+def write_outputs(stage: Path, ds, metric_names, config_yaml: str, prov: dict, extra=()) -> None:
+    """Write config.yaml, results.nc, metrics.csv, the ``extra`` files and provenance.json into ``stage``.
 
-    Everything is first written into ``run_dir/.partial``; only when every file is complete are they
-    moved into place, so a failure leaves no half-written output. ``extra`` is a sequence of
-    ``write(stage_dir)`` callables that add files (figures, reports).
+    results.nc is encoded in memory and written with ordinary file writes, so a full disk or a read-only
+    directory is a Python ``OSError`` (libhdf5 writing straight to a full disk crashed the process).
     """
-    import shutil
+    import io
 
     from sim import cf
 
-    check_fresh(run_dir)
     rid = prov.setdefault("run_id", cf.run_id(config_yaml, prov.get("seed", 0)))
     ds = cf.annotate(ds, prov, rid)  # CF attributes on results.nc (sim/cf.py)
-    stage = run_dir / ".partial"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
+    (stage / "config.yaml").write_text(config_yaml)
+    buf = io.BytesIO()
+    ds.to_netcdf(buf, engine="h5netcdf")
+    _write_bytes(stage / "results.nc", buf.getbuffer())
+    del buf
+    (stage / "metrics.csv").write_text(tidy_frame(ds, metric_names))
+    (stage / "metrics.csv-metadata.json").write_text(json.dumps(cf.csv_metadata(ds, rid, prov.get("seed", 0)),
+                                                                indent=2) + "\n")
+    for write in extra:
+        write(stage)
+    (stage / "provenance.json").write_text(json.dumps(prov, indent=2) + "\n")
+
+
+def _write_bytes(path: Path, data) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+TMP_MARK = ".tmp-"
+
+
+def temp_name(run_dir: Path, pid: int | None = None) -> Path:
+    """The staging directory of ``run_dir``: ``.<name>.tmp-<pid>`` next to it (hidden, so globs such as
+    ``sweep/*/metrics.csv`` never see it)."""
+    return run_dir.parent / f".{run_dir.name}{TMP_MARK}{os.getpid() if pid is None else pid}"
+
+
+def _pid_alive(pid: int) -> bool:
     try:
-        (stage / "config.yaml").write_text(config_yaml)
-        ds.to_netcdf(stage / "results.nc", engine="h5netcdf")
-        (stage / "metrics.csv").write_text(tidy_frame(ds, metric_names))
-        (stage / "metrics.csv-metadata.json").write_text(json.dumps(cf.csv_metadata(ds, rid, prov.get("seed", 0)),
-                                                                    indent=2) + "\n")
-        for write in extra:
-            write(stage)
-        (stage / "provenance.json").write_text(json.dumps(prov, indent=2) + "\n")
-        for p in sorted(stage.rglob("*")):
-            if p.is_file():
-                dest = run_dir / p.relative_to(stage)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(p, dest)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(parent: Path) -> list[Path]:
+    """Remove staging directories in ``parent`` left by killed runs (their process is gone); returns them."""
+    import shutil
+
+    removed = []
+    try:
+        entries = list(parent.iterdir()) if parent.is_dir() else []
+    except OSError:
+        return removed
+    for p in entries:
+        name = p.name
+        if not (name.startswith(".") and TMP_MARK in name and p.is_dir()):
+            continue
+        pid = name.rsplit(TMP_MARK, 1)[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+class Stage:
+    """A run directory in the making: files go into :func:`temp_name` and :meth:`publish` renames the whole
+    directory onto ``run_dir`` in one ``os.rename`` (atomic on POSIX). ``run_dir`` may already exist holding only
+    files of the run itself (Hydra's ``.hydra/`` and log): they are moved into the stage just before the rename,
+    which replaces the then-empty directory. A killed run leaves only the stage, which the next run in the same
+    parent directory removes (:func:`clean_stale`)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.path = temp_name(self.run_dir)
+        self.published = False
+        self.abort_check = None  # called just before the rename; may raise to abort (a signal was received)
+
+    def open(self) -> Stage:
+        import shutil
+
+        check_fresh(self.run_dir)
+        self.run_dir.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(self.run_dir.parent)
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir()
+        return self
+
+    def publish(self) -> Path:
+        if self.abort_check is not None:
+            self.abort_check()
+        check_fresh(self.run_dir)
+        if self.run_dir.exists():
+            for p in self.run_dir.iterdir():  # Hydra's own files of this run
+                dest = self.path / p.name
+                if not dest.exists():
+                    os.rename(p, dest)
+        os.rename(self.path, self.run_dir)
+        self.published = True
+        return self.run_dir
+
+    def discard(self) -> None:
+        import shutil
+
+        if not self.published:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def write_run(run_dir: Path, ds, metric_names, config_yaml: str, prov: dict, extra=()) -> None:
+    """Write results.nc, metrics.csv, config.yaml, provenance.json (and ``extra`` files) as ``run_dir``.
+
+    Everything is written into a staging directory and published by one rename, so a failure or a kill leaves
+    no half-written ``run_dir``. ``extra`` is a sequence of ``write(stage_dir)`` callables (figures, reports).
+    A directory that already holds results is never written into (:class:`RunExistsError`).
+    """
+    stage = Stage(run_dir).open()
+    try:
+        write_outputs(stage.path, ds, metric_names, config_yaml, prov, extra)
+        stage.publish()
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        stage.discard()
+
+
+#: bytes a run writes per simulated scan (results.nc float32 FC of 21 regions + metrics rows), and the fixed part
+#: (figures, report); both rounded up from the default run's outputs
+BYTES_PER_ITEM = 4096
+BYTES_FIXED = 64e6
+
+
+def check_free_space(path: Path, n_items: int) -> None:
+    """Refuse before the simulation when ``path``'s file system cannot hold the outputs (OSError ENOSPC)."""
+    import errno
+    import shutil
+
+    need = BYTES_FIXED + BYTES_PER_ITEM * n_items
+    free = shutil.disk_usage(path).free
+    if free < need:
+        raise OSError(errno.ENOSPC, f"not enough free space: the run needs ~{need / 1e6:.0f} MB, "
+                                    f"{free / 1e6:.0f} MB free", str(path.parent))

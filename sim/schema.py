@@ -29,6 +29,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+#: how FC is obtained: from simulated scans, or as the expectation of the linearised network (hopf only)
+ENGINES = ("simulated", "linear")
+#: trial designs: scan noise shared by every condition of a subject, or each condition its own (sim.cohort)
+NOISE_DESIGNS = ("common", "independent")
+
 #: what a condition is in its experiment: a treatment arm, its untreated comparison, a sham/saline arm, or a
 #: reference population (e.g. healthy subjects) that the treated arms are compared with for normalisation
 ROLES = ("treated", "control", "placebo", "reference")

@@ -126,30 +126,3 @@ def test_pipeline_fc_equals_direct_fc_of_recorded_series():
     fc = fc_from_cov(res["cov"])
     for i in range(b):
         np.testing.assert_allclose(fc[i], np.corrcoef(y[10:, i].T.astype(float)), atol=1e-9)
-
-
-def test_compiled_heun_block_equals_numpy_drift():
-    """The fused numba loop and the numpy right-hand side are the same equation (float32 rounding)."""
-    rng = np.random.default_rng(3)
-    b, n, k = 5, 7, 300
-    w = (0.05 * rng.standard_normal((b, n, n))).astype(np.float32)
-    p = hopf.HopfParams((-0.1 - np.abs(w).sum(-1)).astype(np.float32), rng.uniform(0.2, 0.5, (b, n)).astype(np.float32),
-                        w, np.full((b, n), 0.02, np.float32))
-    z0 = (0.3 * rng.standard_normal((b, n, 2))).astype(np.float32)
-    dw = (0.01 * rng.standard_normal((b, k, n, 2))).astype(np.float32)
-    dt = np.float32(0.1)
-    z1, obs1 = z0.copy(), np.empty((k, b, n), np.float32)
-    hopf.heun_block(z1, p, dw, dt, obs1)
-    z2, obs2 = z0.copy(), np.empty((k, b, n), np.float32)
-    for i in range(k):
-        f0 = hopf.drift(z2, p)
-        zp = z2 + dt * f0 + dw[:, i]
-        z2 = z2 + (dt * np.float32(0.5)) * (f0 + hopf.drift(zp, p)) + dw[:, i]
-        obs2[i] = z2[..., 0]
-    np.testing.assert_allclose(obs1, obs2, atol=2e-6)
-    # per-item independence: a batch of one gives the same bits as that item in the batch
-    z3, obs3 = z0[2:3].copy(), np.empty((k, 1, n), np.float32)
-    from sim.network import take_items
-
-    hopf.heun_block(z3, take_items(p, slice(2, 3)), np.ascontiguousarray(dw[2:3]), dt, obs3)
-    np.testing.assert_array_equal(obs3[:, 0], obs1[:, 2])

@@ -5,10 +5,7 @@ Every ``import`` counts, at module level or inside a function (a deferred import
 under ``if TYPE_CHECKING:``. ``from sim import bold`` is an edge to ``sim.bold``; ``from sim.x import f`` an edge
 to ``sim.x``. A module belongs to the layer of the longest prefix listed in :data:`LAYERS`.
 
-Known violations, being removed in other branches, are listed edge by edge in :data:`KNOWN_VIOLATIONS`: the
-contract minus those edges must hold (any NEW upward import or cycle fails now), and the full contract is an
-``xfail(strict=True)`` test, which turns into a failure as soon as the known violations are gone, so that the
-list and the marker get deleted instead of going stale.
+There are no known violations: any upward import or cycle fails ``make test``.
 """
 
 from __future__ import annotations
@@ -16,26 +13,19 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 #: bottom to top; a module may import its own layer and the layers below, never a layer above
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("sim", "sim.errors", "sim.stats", "sim.params", "sim.config", "sim.conf", "sim.analysis", "sim.schema"),
-    ("sim.atlas", "sim.connectome", "sim.network", "sim.cohort", "sim.models", "sim.integrate", "sim.bold",
-     "sim.observe", "sim.metrics", "sim.pharmacology"),
-    ("sim.simulate", "sim.experiment"),
+    ("sim.atlas", "sim.connectome", "sim.network", "sim.cohort", "sim.rng", "sim.kernel", "sim.models",
+     "sim.integrate", "sim.bold",
+     "sim.observe", "sim.metrics", "sim.pharmacology", "sim.empirical"),
+    ("sim.simulate", "sim.experiment", "sim.validate"),
     ("sim.claims",),
     ("sim.summary", "sim.report", "sim.plots", "sim.sweep"),
-    ("sim.runio", "sim.cli", "sim.sandbox"),
+    ("sim.runio", "sim.run", "sim.fit", "sim.cli", "sim.sandbox"),
 )
-
-#: (importer, imported) edges tolerated until the branches of issue 9 §3 are merged (lead, h11-kernels);
-#: the lead deletes this list and the xfail marker below after merging them
-KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset({
-    ("sim.params", "sim.models"),  # upward; sim.params -> sim.models -> sim.params
-})
 
 
 def module_files(root: Path = ROOT) -> dict[str, Path]:
@@ -149,14 +139,7 @@ def test_the_graph_sees_the_package():
         layer_of(mod)  # every module is placed in a layer
 
 
-def test_no_new_upward_import_or_cycle():
-    """Fails on any violation not in KNOWN_VIOLATIONS (which are edges that exist today)."""
-    assert violations(GRAPH, KNOWN_VIOLATIONS) == []
-
-
-@pytest.mark.xfail(strict=True, reason="cycles being removed in other branches (issue 9 §3: lead, h11-kernels); "
-                                       "when this passes, delete KNOWN_VIOLATIONS and this marker")
-def test_full_contract_without_known_violations():
+def test_layers_only_point_down_and_there_is_no_cycle():
     assert violations(GRAPH) == []
 
 

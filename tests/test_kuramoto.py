@@ -13,6 +13,7 @@ from sim.models import MODELS, get_model
 from sim.models import kuramoto as km
 from sim.network import NetworkSpec
 from sim.params import read_params
+from sim.rng import init_generator, item_keys
 from tests.helpers import Recorder
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -64,7 +65,7 @@ def test_uncoupled_oscillators_advance_at_omega():
     st = Settings(dt_s=0.1, duration_s=t, transient_s=0.0, method="heun", block_steps=300, n_threads=1)
     seed = np.random.SeedSequence(3)
     obs = simulate(km, p, [seed], st, Recorder)[0][:, 0]  # (T, N)
-    th_init = km.init_state(p, np.random.Generator(np.random.PCG64(seed)))[:, 0]
+    th_init = km.init_state(p, init_generator(item_keys([seed])[0]))[:, 0]
     times = 0.1 * np.arange(1, len(obs) + 1)
     # float32 phase: rounding of theta + dt*omega (ulp(40 rad) = 4e-6 per step) accumulates to ~1e-3 rad
     np.testing.assert_allclose(obs, np.cos(th_init + np.outer(times, p.omega[0])), atol=1e-3)

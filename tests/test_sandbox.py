@@ -149,3 +149,19 @@ def test_static_assets_are_offline():
         text = f.read_text()
         urls = set(re.findall(r"https?://[^\s\"'`)]+", text)) - {"http://www.w3.org/2000/svg"}
         assert not urls, f"{f.name} refers to the internet: {urls}"
+
+
+def test_expected_mode_is_the_default_and_shows_no_change_without_treatment():
+    """The default view computes expected values (metrics.engine=linear): an untreated cohort's metrics and FC are
+    identical at every scan time (no sampling noise to read as effects), while simulated scans do vary."""
+    assert sb.DEFAULT_CONTROLS.engine == "expected"
+    out = sb.simulate({**SMALL, "treatment": "none"})
+    assert out["cohort"]["engine"] == "linear"
+    for m in out["metrics"]["names"]:
+        series = out["metrics"]["mean"][m]["depressed"]
+        assert all(v == series[0] for v in series), m
+    fc = out["fc"]["depressed"]
+    assert all(mat == fc[0] for mat in fc)
+    sim = sb.simulate({**SMALL, "treatment": "none", "engine": "simulated"})
+    assert sim["cohort"]["engine"] == "simulated"
+    assert len(set(sim["metrics"]["mean"]["fc_within_dmn"]["depressed"])) > 1

@@ -92,13 +92,18 @@ def test_page_loads_with_all_views(page):
 
 
 def test_control_change_updates_plots(page):
-    before = page.locator("#metrics path.series").first.get_attribute("d")
+    # the data behind the plots (in expected mode an untreated line is flat and auto-scaled, so its path alone
+    # need not move) and every drawn series
+    data_js = "JSON.stringify(window.sandbox.data.metrics.mean)"
+    before_data = page.evaluate(data_js)
+    before = [p.get_attribute("d") for p in page.locator("#metrics path.series").all()]
     n = _renders(page)
     page.evaluate("""() => { const s = document.getElementById('ctl-coupling');
                          s.value = 0.6; s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change')); }""")
     _wait_ready(page, n)
     assert page.inner_text("#out-coupling").startswith("0.6")
-    after = page.locator("#metrics path.series").first.get_attribute("d")
+    after = [p.get_attribute("d") for p in page.locator("#metrics path.series").all()]
+    assert page.evaluate(data_js) != before_data
     assert after != before
     # the time point re-draws from the answer already in the page: no new simulation
     seq = page.evaluate("window.sandbox.seq")

@@ -77,6 +77,12 @@ def classify(mean: float, low: float, high: float, expected: str, min_effect: fl
 
 
 # ------------------------------------------------------------------------------------------ read-outs
+def _attr_map(ds, key: str) -> dict:
+    import json
+
+    return json.loads(ds.attrs.get(key, "{}"))
+
+
 def _region_index(ds, names) -> np.ndarray:
     regions = [str(r) for r in ds["region"].values]
     networks = [str(n) for n in ds["network"].values] if "network" in ds.coords else [None] * len(regions)
@@ -86,6 +92,10 @@ def _region_index(ds, names) -> np.ndarray:
             out.append(regions.index(x))
         elif x in networks:
             out.extend(i for i, n in enumerate(networks) if n == x)
+        elif x in _attr_map(ds, "atlas_aliases"):  # a seed name on a real atlas: its parcels (configs/atlas/aal2.yaml)
+            out.extend(regions.index(r) for r in _attr_map(ds, "atlas_aliases")[x])
+        elif x in _attr_map(ds, "atlas_not_available"):
+            raise NotEvaluable(f"region {x} is not in this atlas: {_attr_map(ds, 'atlas_not_available')[x]}")
         else:
             raise NotEvaluable(f"region or network {x} is not in this run (dropped from the atlas?)")
     return np.array(sorted(set(out)), dtype=int)

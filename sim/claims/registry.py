@@ -287,6 +287,7 @@ def known_names(ds, cfg: Mapping | None = None) -> KnownNames:
             conditions |= {str(c) for c in (OmegaConf.load(default).experiment.get("conditions") or {})}
         atlas = cfg.get("atlas") or {}
         regions |= {str(r) for r in (atlas.get("regions") or {})}
+        regions |= {str(r) for r in (atlas.get("aliases") or {})} | {str(r) for r in (atlas.get("not_available") or {})}
         networks |= {str(n) for n in (atlas.get("networks") or [])}
         metrics |= {f"fc_{p}" for p in ((cfg.get("metrics") or {}).get("seed_pairs") or {})}
     return KnownNames(frozenset(metrics), frozenset(regions), frozenset(networks), frozenset(conditions))

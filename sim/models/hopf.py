@@ -28,6 +28,18 @@ import numba
 import numpy as np
 import scipy.linalg
 
+from sim.kernel import (
+    corrector,
+    drift_via_kernel,
+    increments,
+    predictor,
+    record,
+    to_kernel,
+    wants_observation,
+    workspace,
+)
+from sim.models.base import KERNEL as KERNEL_CAP
+from sim.models.base import Kernel, dt_rate_message
 from sim.params import FREQUENCY_PARAMS, ParamSpec, natural_frequency_rad_s
 from sim.stats import cov_to_corr
 
@@ -36,6 +48,7 @@ N_STATE = 2
 STATE_NAMES = ("x", "y")
 OBSERVATION = "direct"  # x is itself the BOLD-like signal (Deco 2017)
 DEFAULT_DT_S = 0.1
+CAPABILITIES = frozenset({KERNEL_CAP})
 MAX_STABLE_DT_S = 0.5  # explicit schemes need dt * max(|a| + rate) well below 1; see check_dt
 
 PARAMS = (
@@ -98,66 +111,75 @@ def init_state(p: HopfParams, rng: np.random.Generator) -> np.ndarray:
     return np.stack([z.real, z.imag], axis=-1).astype(np.float32)
 
 
-def drift(z: np.ndarray, p: HopfParams) -> np.ndarray:
-    """Right-hand side f(z) for a batch: z (B, N, 2) -> dz/dt (B, N, 2)."""
-    x = z[..., 0]
-    y = z[..., 1]
-    lin = p.a_eff - (x * x + y * y)
-    out = np.matmul(p.w, z)  # coupling input, same W for x and y
-    out[..., 0] += lin * x - p.omega * y
-    out[..., 1] += lin * y + p.omega * x
-    return out
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def rhs(z, p, aux, out):  # pragma: no cover - compiled
+    """f(z) in the kernel layout, the only copy of the equations: z, out (2, N, B); p = (a_eff, omega, w)
+    with a_eff, omega (N, B) and w (N, N, B). out_x = (W x) + (a_eff - |z|^2) x - omega y, out_y likewise."""
+    a_eff, omega, w = p
+    n, nb = a_eff.shape
+    x = z[0]
+    y = z[1]
+    for i in range(n):
+        cx = out[0, i]
+        cy = out[1, i]
+        for b in range(nb):
+            cx[b] = 0.0
+            cy[b] = 0.0
+        for j in range(n):
+            wij = w[i, j]
+            xj = x[j]
+            yj = y[j]
+            for b in range(nb):
+                cx[b] += wij[b] * xj[b]
+                cy[b] += wij[b] * yj[b]
+        xi = x[i]
+        yi = y[i]
+        ai = a_eff[i]
+        oi = omega[i]
+        for b in range(nb):
+            lin = ai[b] - (xi[b] * xi[b] + yi[b] * yi[b])
+            cx[b] += lin * xi[b] - oi[b] * yi[b]
+            cy[b] += lin * yi[b] + oi[b] * xi[b]
 
 
 @numba.njit(nogil=True, cache=True)
-def _heun_block(z, a_eff, omega, w, dw, dt, obs):  # pragma: no cover - compiled
-    """Fused stochastic Heun over a block of steps, item by item (see :func:`heun_block`)."""
-    n_items, n, _ = z.shape
-    half = np.float32(0.5) * dt
-    f0 = np.empty((n, 2), np.float32)
-    zp = np.empty((n, 2), np.float32)
-    for b in range(n_items):
-        for k in range(dw.shape[1]):
-            for i in range(n):  # f0 = drift(z), the same expression as drift()
-                cx = np.float32(0.0)
-                cy = np.float32(0.0)
-                for j in range(n):
-                    cx += w[b, i, j] * z[b, j, 0]
-                    cy += w[b, i, j] * z[b, j, 1]
-                x = z[b, i, 0]
-                y = z[b, i, 1]
-                lin = a_eff[b, i] - (x * x + y * y)
-                f0[i, 0] = cx + (lin * x - omega[b, i] * y)
-                f0[i, 1] = cy + (lin * y + omega[b, i] * x)
-            for i in range(n):
-                zp[i, 0] = z[b, i, 0] + dt * f0[i, 0] + dw[b, k, i, 0]
-                zp[i, 1] = z[b, i, 1] + dt * f0[i, 1] + dw[b, k, i, 1]
-            for i in range(n):  # f1 = drift(zp), then the corrector
-                cx = np.float32(0.0)
-                cy = np.float32(0.0)
-                for j in range(n):
-                    cx += w[b, i, j] * zp[j, 0]
-                    cy += w[b, i, j] * zp[j, 1]
-                x = zp[i, 0]
-                y = zp[i, 1]
-                lin = a_eff[b, i] - (x * x + y * y)
-                g0 = cx + (lin * x - omega[b, i] * y)
-                g1 = cy + (lin * y + omega[b, i] * x)
-                z[b, i, 0] = z[b, i, 0] + half * (f0[i, 0] + g0) + dw[b, k, i, 0]
-                z[b, i, 1] = z[b, i, 1] + half * (f0[i, 1] + g1) + dw[b, k, i, 1]
-            for i in range(n):
-                obs[k, b, i] = z[b, i, 0]
+def _observe(z, p, out):  # pragma: no cover - compiled
+    out[:] = z[0]
 
 
-def heun_block(z: np.ndarray, p: HopfParams, dw: np.ndarray, dt: np.float32, obs: np.ndarray) -> None:
-    """Advance z (B, N, 2) in place by ``dw.shape[1]`` stochastic Heun steps; dw (B, steps, N, 2) holds
-    the scaled Wiener increments; writes x after each step into obs (steps, B, N).
+def kernel_params(p: HopfParams, dt_s: float = 1.0) -> tuple:
+    """Kernel-layout params of a chunk: (a_eff (N, B), omega (N, B), w (N, N, B))."""
+    return to_kernel(p.a_eff), to_kernel(p.omega), to_kernel(p.w)
 
-    The compiled loop (numba, releases the GIL) evaluates exactly the right-hand side of :func:`drift`
-    (tests/test_hopf_theory.py checks the two paths agree to float32 rounding); it avoids numpy's
-    temporaries and is ~2x faster per thread. The integrator uses it for Heun; Euler uses :func:`drift`.
-    """
-    _heun_block(z, p.a_eff, p.omega, p.w, dw, np.float32(dt), obs)
+
+def _kernel_aux(p: HopfParams, zk: np.ndarray, dt_s: float) -> tuple:
+    return np.zeros((1, 1, 1), np.float32), np.zeros((1, 1, 1), np.float32)
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _run(p, aux, hist, z, k0, k1, scale, step0, n_steps, dt, heun, window, stride, out):  # pragma: no cover
+    """One block of :mod:`sim.kernel`'s loop for this model (noise, Heun / Euler, observation)."""
+    ws = workspace(z)
+    sample = 0
+    for k in range(n_steps):
+        step = step0 + k
+        increments(ws, k0, k1, step, scale)
+        rhs(z, p, aux, ws[3])
+        predictor(ws, z, dt)
+        if heun:
+            rhs(ws[5], p, aux, ws[4])
+        corrector(ws, z, dt, heun)
+        if wants_observation(k, window, stride):
+            _observe(z, p, ws[7])
+            sample = record(ws, out, k, window, stride, sample)
+
+
+KERNEL = Kernel(run=_run, rhs=rhs, params=kernel_params, aux=_kernel_aux)
+
+
+def drift(z: np.ndarray, p: HopfParams) -> np.ndarray:
+    """Right-hand side f(z) for a batch: z (B, N, 2) -> dz/dt (B, N, 2), evaluated by :func:`rhs`."""
+    return drift_via_kernel(rhs, z, kernel_params(p))
 
 
 def noise_scale(p: HopfParams) -> np.ndarray:
@@ -177,9 +199,7 @@ def check_dt(dt_s: float, p: HopfParams) -> str | None:
     and Heun need dt times that rate well below 1 (we require < 0.5).
     """
     rate = float(np.abs(p.a_eff).max() + np.abs(p.omega).max() + np.abs(p.w).sum(-1).max())
-    if dt_s * rate >= 0.5:
-        return f"dt_s={dt_s:g} is unstable for this network (fastest rate {rate:.3g}/s); need dt_s < {0.5 / rate:.3g}"
-    return None
+    return dt_rate_message(dt_s, rate, 0.5)
 
 
 def linear_jacobian(a_eff: np.ndarray, omega: np.ndarray, w: np.ndarray) -> np.ndarray:

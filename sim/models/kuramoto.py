@@ -28,8 +28,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
+from sim.kernel import (
+    corrector,
+    drift_via_kernel,
+    increments,
+    predictor,
+    record,
+    to_kernel,
+    wants_observation,
+    workspace,
+)
+from sim.models.base import KERNEL as KERNEL_CAP
+from sim.models.base import POST_STEP, Kernel, dt_rate_message
 from sim.params import FREQUENCY_PARAMS, ParamSpec, natural_frequency_rad_s
 
 NAME = "kuramoto"
@@ -37,6 +50,7 @@ N_STATE = 1
 STATE_NAMES = ("theta",)
 OBSERVATION = "direct"  # cos(theta) is used as the BOLD-like signal
 DEFAULT_DT_S = 0.1
+CAPABILITIES = frozenset({KERNEL_CAP, POST_STEP})
 
 PARAMS = (
     ParamSpec("global_coupling", 0.15, "1/s", 0.0, 10.0, "assumed; tuned: healthy within-DMN FC ~ +0.4, "
@@ -75,16 +89,87 @@ def init_state(p: KuramotoParams, rng: np.random.Generator) -> np.ndarray:
     return (2 * np.pi * rng.random((p.omega.shape[-1], 1))).astype(np.float32)
 
 
-def drift(z: np.ndarray, p: KuramotoParams) -> np.ndarray:
-    """d theta/dt for a batch: z (B, N, 1) -> (B, N, 1).
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def rhs(z, p, aux, out):  # pragma: no cover - compiled
+    """d theta/dt in the kernel layout, the only copy of the equation: z, out (1, N, B); p = (omega (N, B),
+    w (N, N, B)); aux (2, N, B) scratch for sin, cos. Uses sum_k W_jk sin(th_k - th_j)
+    = cos th_j (W sin th)_j - sin th_j (W cos th)_j."""
+    omega, w = p
+    n, nb = omega.shape
+    th = z[0]
+    s = aux[0]
+    c = aux[1]
+    for j in range(n):
+        for b in range(nb):
+            s[j, b] = np.sin(th[j, b])
+            c[j, b] = np.cos(th[j, b])
+    ws = np.empty(nb, z.dtype)
+    wc = np.empty(nb, z.dtype)
+    for j in range(n):
+        ws[:] = 0.0
+        wc[:] = 0.0
+        for k in range(n):
+            wjk = w[j, k]
+            sk = s[k]
+            ck = c[k]
+            for b in range(nb):
+                ws[b] += wjk[b] * sk[b]
+                wc[b] += wjk[b] * ck[b]
+        o = out[0, j]
+        for b in range(nb):
+            o[b] = omega[j, b] + c[j, b] * ws[b] - s[j, b] * wc[b]
 
-    Uses sum_k W_jk sin(th_k - th_j) = cos th_j (W sin th)_j - sin th_j (W cos th)_j (two matmuls).
-    """
-    th = z[..., 0]
-    s, c = np.sin(th), np.cos(th)
-    ws = np.matmul(p.w, s[..., None])[..., 0]
-    wc = np.matmul(p.w, c[..., None])[..., 0]
-    return (p.omega + c * ws - s * wc)[..., None]
+
+@numba.njit(nogil=True, cache=True)
+def _wrap(z, p, hist, step):  # pragma: no cover - compiled
+    two_pi = z.dtype.type(2 * np.pi)
+    th = z[0]
+    for j in range(th.shape[0]):
+        for b in range(th.shape[1]):
+            th[j, b] = th[j, b] % two_pi
+
+
+@numba.njit(nogil=True, cache=True)
+def _observe(z, p, out):  # pragma: no cover - compiled
+    for j in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            out[j, b] = np.cos(z[0, j, b])
+
+
+def kernel_params(p: KuramotoParams, dt_s: float = 1.0) -> tuple:
+    """Kernel-layout params of a chunk: (omega (N, B), w (N, N, B))."""
+    return to_kernel(p.omega), to_kernel(p.w)
+
+
+def _kernel_aux(p: KuramotoParams, zk: np.ndarray, dt_s: float) -> tuple:
+    return np.zeros((2,) + zk.shape[1:], np.float32), np.zeros((1, 1, 1), np.float32)
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _run(p, aux, hist, z, k0, k1, scale, step0, n_steps, dt, heun, window, stride, out):  # pragma: no cover
+    """One block of :mod:`sim.kernel`'s loop for this model (noise, Heun / Euler, observation)."""
+    ws = workspace(z)
+    sample = 0
+    for k in range(n_steps):
+        step = step0 + k
+        increments(ws, k0, k1, step, scale)
+        rhs(z, p, aux, ws[3])
+        predictor(ws, z, dt)
+        if heun:
+            rhs(ws[5], p, aux, ws[4])
+        corrector(ws, z, dt, heun)
+        _wrap(z, p, hist, step)
+        if wants_observation(k, window, stride):
+            _observe(z, p, ws[7])
+            sample = record(ws, out, k, window, stride, sample)
+
+
+KERNEL = Kernel(run=_run, rhs=rhs, params=kernel_params, aux=_kernel_aux)
+
+
+def drift(z: np.ndarray, p: KuramotoParams) -> np.ndarray:
+    """d theta/dt for a batch: z (B, N, 1) -> (B, N, 1), evaluated by :func:`rhs`."""
+    return drift_via_kernel(rhs, z, kernel_params(p), np.zeros((2, z.shape[1], z.shape[0]), z.dtype))
 
 
 def noise_scale(p: KuramotoParams) -> np.ndarray:
@@ -110,6 +195,4 @@ def check_dt(dt_s: float, p: KuramotoParams) -> str | None:
     we require dt times that below 0.5, as for Hopf.
     """
     rate = float(np.abs(p.omega).max(initial=0.0) + 2 * np.abs(p.w).sum(-1).max(initial=0.0))
-    if dt_s * rate >= 0.5:
-        return f"dt_s={dt_s:g} is unstable for this network (fastest rate {rate:.3g}/s); need dt_s < {0.5 / rate:.3g}"
-    return None
+    return dt_rate_message(dt_s, rate, 0.5)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from sim.params import ParamSpec
 
+#: the drug mechanisms, each switchable in drug.mechanisms (README "Drug and time"): the one list
+MECHANISMS = ("disinhibition", "trapping", "plasticity", "tms")
+
 PK = (
     ParamSpec("v1_l_per_kg", 1.7522, "L/kg", 0.0, 100.0, "Clements & Nimmo 1981 (opentiva) [V]",
               "central volume of distribution", lo_open=True),

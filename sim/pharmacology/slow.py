@@ -26,7 +26,7 @@ from sim.pharmacology.protocol import Protocol
 from sim.pharmacology.receptor import ReceptorParams, block_time_course, regional_weight
 from sim.pharmacology.tms import TmsParams, tms_state
 
-MECHANISMS = ("disinhibition", "trapping", "plasticity", "tms")
+MECHANISMS = P.MECHANISMS
 STATES = ("plasticity", "tms")
 PK_STREAM = 2
 GRID_STEP_H = 1.0 / 60.0  # 1-min grid resolves a 40-min infusion
@@ -74,8 +74,9 @@ def drug_from_config(cfg: Mapping, atlas: Atlas) -> DrugModel:
     wmap = dict(cfg.get("regional_weights") or {})
     try:
         # a weight for a region dropped from the atlas is ignored; any other unknown name is an error
-        regional_weight(atlas.regions + atlas.dropped, wmap)
-        weights = regional_weight(atlas.regions, {k: v for k, v in wmap.items() if k not in atlas.dropped})
+        regional_weight(atlas.regions + atlas.dropped + tuple(atlas.aliases) + tuple(atlas.not_available), wmap)
+        weights = regional_weight(atlas.regions, atlas.expand_region_map(
+            {k: v for k, v in wmap.items() if k not in atlas.dropped}))
     except ValueError as e:
         raise ConfigError(f"drug.regional_weights: {e}") from None
     exc = read_params(P.ACUTE, dict(cfg.get("acute") or {}), "drug.acute")["excitability_per_block"]

@@ -833,13 +833,9 @@ def write_figures(ds, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DP
     return _render_all(jobs, out, tuple(formats), dpi)
 
 
-_JOBS: list = []  # (name, make) pairs for the forked workers of _render_all
-
-
-def _render_one(i: int, out: Path, formats: tuple[str, ...], dpi: int) -> list[Path]:
+def _render_one(name: str, make, out: Path, formats: tuple[str, ...], dpi: int) -> list[Path]:
     import time
 
-    name, make = _JOBS[i]
     t0 = time.perf_counter()
     fig = make()
     if fig is None:
@@ -858,23 +854,7 @@ def _render_one(i: int, out: Path, formats: tuple[str, ...], dpi: int) -> list[P
 
 
 def _render_all(jobs, out: Path, formats: tuple[str, ...], dpi: int) -> list[Path]:
-    """Render the figures, in forked worker processes when the platform has fork (Agg rendering is
-    CPU-bound and holds the GIL, so threads would not help); in order, one at a time otherwise."""
-    import multiprocessing as mp
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-
-    global _JOBS
-    _JOBS = jobs
-    try:
-        n = min(len(jobs), os.cpu_count() or 1)
-        if n > 1 and "fork" in mp.get_all_start_methods():
-            with ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) as ex:
-                parts = list(ex.map(_render_one, range(len(jobs)), [out] * len(jobs), [formats] * len(jobs),
-                                    [dpi] * len(jobs)))
-        else:
-            parts = [_render_one(i, out, formats, dpi) for i in range(len(jobs))]
-    finally:
-        _JOBS = []
-    return [p for part in parts for p in part]
+    """Render the figures in this process, one after another. (Forked workers, forked after the simulation's
+    threads had started, could deadlock and outlive a killed run; in-process rendering cannot.)"""
+    return [p for name, make in jobs for p in _render_one(name, make, out, formats, dpi)]
 

@@ -5,7 +5,7 @@
 
 const SVGNS = "http://www.w3.org/2000/svg";
 const NET_COLORS = { DMN: "#e6ab02", SN: "#1b9e77", TPN: "#7570b3", LIMBIC: "#a6761d" };
-const CTL = ["phenotype", "treatment", "dose", "disinhibition", "trapping", "plasticity", "tms", "coupling",
+const CTL = ["phenotype", "treatment", "engine", "dose", "disinhibition", "trapping", "plasticity", "tms", "coupling",
   "noise", "n_subjects"];
 const state = { spec: null, data: null, timeIndex: 0, seq: 0, lesson: null, renders: 0, lastLatency: null };
 window.sandbox = state; // for the browser test and the curious
@@ -68,7 +68,7 @@ function setupControls(spec) {
     inp.addEventListener("input", () => { showValues(); });
     inp.addEventListener("change", () => request());
   }
-  for (const k of ["phenotype", "treatment"]) $(`ctl-${k}`).addEventListener("change", () => { showValues(); request(); });
+  for (const k of ["phenotype", "treatment", "engine"]) $(`ctl-${k}`).addEventListener("change", () => { showValues(); request(); });
   for (const m of spec.mechanisms) $(`ctl-${m}`).addEventListener("change", () => request());
   const time = $("ctl-time");
   time.max = spec.times_h.length - 1;
@@ -97,6 +97,7 @@ function applyControls(c, timeH, view) {
   $("ctl-coupling").value = c.coupling;
   $("ctl-noise").value = c.noise;
   $("ctl-n_subjects").value = c.n_subjects;
+  $("ctl-engine").value = c.engine || "expected";
   const i = state.spec.times_h.indexOf(timeH);
   state.timeIndex = i >= 0 ? i : 0;
   $("ctl-time").value = state.timeIndex;
@@ -108,7 +109,7 @@ function readControls() {
   const c = {
     phenotype: $("ctl-phenotype").value, treatment: $("ctl-treatment").value,
     dose_mg_per_kg: +$("ctl-dose").value, coupling: +$("ctl-coupling").value, noise: +$("ctl-noise").value,
-    n_subjects: +$("ctl-n_subjects").value,
+    n_subjects: +$("ctl-n_subjects").value, engine: $("ctl-engine").value,
   };
   for (const m of state.spec.mechanisms) c[m] = $(`ctl-${m}`).checked;
   return c;
@@ -156,7 +157,7 @@ function setStatus(s, text) { const st = $("status"); st.dataset.state = s; st.t
 async function request() {
   const seq = ++state.seq;
   const controls = readControls();
-  setStatus("loading", "simulating…");
+  setStatus("loading", controls.engine === "expected" ? "computing expected values…" : "simulating scans…");
   const t0 = performance.now();
   let resp, body;
   try {
@@ -173,7 +174,8 @@ async function request() {
   state.data = body;
   state.lastLatency = { ms, cached: body.cached, server_s: body.server_s };
   const c = body.cohort;
-  const how = body.cached ? "from the cache" :
+  const how = body.cached ? "from the cache" : c.engine === "linear" ?
+    `expected values of the linearised network for ${c.n_subjects} people (no scan noise: differences are effects)` :
     `simulated live (${c.n_subjects} people × ${c.n_scans} scans × ${body.conditions.length} groups = ${c.n_items} scans of ` +
     `${c.scan_duration_s / 60} min: ${body.timing.simulate_s.toFixed(2)} s, claims ${body.timing.claims_s.toFixed(2)} s)`;
   setStatus("ready", `updated in ${(ms / 1000).toFixed(2)} s, ${how}`);

@@ -1,0 +1,147 @@
+r"""The compiled integration loop shared by every node model: noise drawn inside, Heun or Euler, observation.
+
+The pieces of one block of steps for one chunk of items, in the *kernel layout*: every array has the item axis last
+(state ``z`` is (S, N, B), weights (N, N, B)), so each loop over items is unit-stride and vectorises.
+Per step n (numba, no Python, the GIL released):
+
+1. the item's standard normals of step n from its Philox key (:func:`sim.rng.normals_step`), times
+   ``scale`` = sigma sqrt(dt), give the Wiener increments :math:`S\Delta W_n`;
+2. ``begin(z, p, aux, hist, n)``: per-step inputs held over the step (delayed coupling from a ring buffer);
+3. stochastic Heun :math:`\tilde z = z + f(z)dt + S\Delta W`, :math:`z \leftarrow z + \tfrac{dt}{2}(f(z) + f(\tilde z))
+   + S\Delta W` (or Euler-Maruyama), with the model's ``rhs(z, p, aux, out)`` (the only copy of its equations);
+4. ``end(z, p, hist, n)``: history update (ring buffer) or wrapping (phases);
+5. observation fused: the observable is averaged over ``window`` steps (1 = the instantaneous value) and
+   every ``stride``-th window mean is written to ``out`` (e.g. direct observation: window 1, stride = steps
+   per TR; Balloon input: window = steps per 10 ms, stride 1). Nothing else of the trajectory is kept.
+
+Each model's ``_run`` (a cached, compiled loop of ~15 lines) calls these pieces and its own functions by
+name: numba caches a function only if the functions it calls are globals, not arguments.
+
+Block boundaries must be multiples of ``window * stride`` (the integrator ensures it); results do not
+depend on the block length, the chunk or the thread (each item's arithmetic uses only its own lane).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from sim.rng import normals_step, padded
+
+
+@numba.njit(nogil=True, cache=True)
+def workspace(z):  # pragma: no cover - compiled
+    """Scratch of one block: (noise (M8, B), words (4, B), uf (B,), f0, f1, zp like z, acc (N, B), obs (N, B))."""
+    n_s, n, nb = z.shape
+    uf = np.empty(nb, np.float32)
+    return (np.empty((padded(n_s * n), nb), np.float32), np.empty((4, nb), np.uint64), uf, np.empty_like(z),
+            np.empty_like(z), np.empty_like(z), np.zeros((n, nb), np.float32), np.empty((n, nb), np.float32))
+
+
+@numba.njit(inline="always")
+def increments(ws, k0, k1, step, scale):  # pragma: no cover - compiled
+    """Step ``step``'s scaled Wiener increments S dW into the noise rows of ``ws`` (row s * N + i)."""
+    noise, words, uf = ws[0], ws[1], ws[2]
+    normals_step(k0, k1, step, noise, words, uf, uf.view(np.uint32))
+    n_s, n, nb = scale.shape
+    for s in range(n_s):
+        for i in range(n):
+            dw = noise[s * n + i]
+            sc = scale[s, i]
+            for b in range(nb):
+                dw[b] = dw[b] * sc[b]
+
+
+@numba.njit(inline="always")
+def predictor(ws, z, dt):  # pragma: no cover - compiled
+    """zp = z + f0 dt + S dW (the Euler-Maruyama step, and Heun's predictor)."""
+    noise, f0, zp = ws[0], ws[3], ws[5]
+    n_s, n, nb = z.shape
+    for s in range(n_s):
+        for i in range(n):
+            dw = noise[s * n + i]
+            zs = z[s, i]
+            fs = f0[s, i]
+            ps = zp[s, i]
+            for b in range(nb):
+                ps[b] = zs[b] + dt * fs[b] + dw[b]
+
+
+@numba.njit(inline="always")
+def corrector(ws, z, dt, heun):  # pragma: no cover - compiled
+    """Heun: z = z + dt/2 (f0 + f1) + S dW, f1 = f(zp); Euler: z = zp."""
+    noise, f0, f1, zp = ws[0], ws[3], ws[4], ws[5]
+    if not heun:
+        z[:] = zp
+        return
+    half = np.float32(0.5) * dt
+    n_s, n, nb = z.shape
+    for s in range(n_s):
+        for i in range(n):
+            dw = noise[s * n + i]
+            zs = z[s, i]
+            fs = f0[s, i]
+            gs = f1[s, i]
+            for b in range(nb):
+                zs[b] = zs[b] + half * (fs[b] + gs[b]) + dw[b]
+
+
+@numba.njit(inline="always")
+def wants_observation(k, window, stride):  # pragma: no cover - compiled
+    """Whether step k (from the block start) contributes to an output sample."""
+    return window > 1 or (k + 1) % stride == 0
+
+
+@numba.njit(inline="always")
+def record(ws, out, k, window, stride, sample):  # pragma: no cover - compiled
+    """Add this step's observable (in ws obs) to the window sum; write the mean when a sampled window ends.
+    Returns the next output row."""
+    acc, obs = ws[6], ws[7]
+    n, nb = obs.shape
+    if window == 1:
+        out[sample] = obs
+        return sample + 1
+    for i in range(n):
+        for b in range(nb):
+            acc[i, b] += obs[i, b]
+    if (k + 1) % window == 0:
+        if ((k + 1) // window) % stride == 0:
+            inv = np.float32(1.0 / window)
+            for i in range(n):
+                for b in range(nb):
+                    out[sample, i, b] = acc[i, b] * inv
+            sample += 1
+        acc[:] = 0.0
+    return sample
+
+
+def to_kernel(a: np.ndarray) -> np.ndarray:
+    """Per-item array (B, ...) -> kernel layout (..., B), C-contiguous; float32 unless given float64."""
+    a = np.asarray(a)
+    return np.ascontiguousarray(np.moveaxis(a if a.dtype == np.float64 else a.astype(np.float32), 0, -1))
+
+
+def state_to_kernel(z: np.ndarray) -> np.ndarray:
+    """State (B, N, S) -> (S, N, B)."""
+    return np.ascontiguousarray(np.transpose(z, (2, 1, 0)))
+
+
+def state_from_kernel(zk: np.ndarray) -> np.ndarray:
+    """State (S, N, B) -> (B, N, S)."""
+    return np.ascontiguousarray(np.transpose(zk, (2, 1, 0)))
+
+
+def drift_via_kernel(rhs, z: np.ndarray, pk: tuple, aux=None) -> np.ndarray:
+    """Evaluate a compiled ``rhs`` on a batch in the usual layout: z (B, N, S) -> dz/dt (B, N, S).
+
+    ``pk`` are the kernel-layout params (cast to z's dtype); ``aux`` the per-step inputs (A, N, B) or None.
+    """
+    dtype = np.float64 if z.dtype == np.float64 else np.float32
+    zk = np.ascontiguousarray(np.transpose(z, (2, 1, 0)), dtype=dtype)
+    pk = tuple(np.ascontiguousarray(a, dtype=dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
+               for a in pk)
+    if aux is None:
+        aux = np.zeros((1,) + zk.shape[1:], dtype)
+    out = np.empty_like(zk)
+    rhs(zk, pk, np.ascontiguousarray(aux, dtype=dtype), out)
+    return np.transpose(out, (2, 1, 0))

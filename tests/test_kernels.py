@@ -1,0 +1,165 @@
+"""The compiled kernels against the plain numpy reference: same equations, same scheme, same noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.integrate import Settings, simulate
+from sim.models import MODELS, hopf, kuramoto, wilson_cowan
+from sim.models.base import ALL_CAPABILITIES, DELAYS, KERNEL, POST_STEP, Kernel, NodeModel, supports
+from sim.network import NetworkSpec
+from sim.params import read_params
+from tests.helpers import Recorder
+
+N = 6
+
+
+def _net(b, seed=0, delays=False):
+    rng = np.random.default_rng(seed)
+    exc = rng.uniform(0, 0.3, (b, N, N))
+    inh = rng.uniform(0, 0.2, (b, N, N))
+    delay = rng.uniform(0.0, 0.012, (N, N)) if delays else np.zeros((N, N))
+    return NetworkSpec(exc, inh, rng.uniform(0.7, 1.0, (b, N)), rng.normal(0, 0.02, (b, N)),
+                       rng.random((b, N)), delay)
+
+
+def _params(model, b, **kw):
+    values = read_params(model.PARAMS, {}, "model.params")
+    return model.build(values, _net(b, **kw))
+
+
+def _settings(model, **kw):
+    dt = model.DEFAULT_DT_S
+    base = {"dt_s": dt, "duration_s": 150 * dt, "transient_s": 20 * dt, "block_steps": 37}
+    return Settings(**{**base, **kw})
+
+
+def test_every_model_satisfies_the_protocol_and_its_capabilities():
+    for model in MODELS.values():
+        assert isinstance(model, NodeModel)
+        assert model.CAPABILITIES <= ALL_CAPABILITIES
+        if supports(model, KERNEL):
+            assert isinstance(model.KERNEL, Kernel)
+        if supports(model, DELAYS):
+            assert callable(model.make_context) and callable(model.update_context)
+        if supports(model, POST_STEP):
+            assert callable(model.post_step)
+    with pytest.raises(ValueError):
+        supports(hopf, "teleport")
+
+
+def test_drift_equals_the_written_out_equations():
+    """Each rhs (the only copy in the package) against the equations written here independently."""
+    rng = np.random.default_rng(1)
+    p = _params(hopf, 3)
+    z = rng.normal(0, 0.3, (3, N, 2)).astype(np.float32)
+    x, y = z[..., 0], z[..., 1]
+    lin = p.a_eff - (x * x + y * y)
+    want = np.stack([np.einsum("bij,bj->bi", p.w, x) + lin * x - p.omega * y,
+                     np.einsum("bij,bj->bi", p.w, y) + lin * y + p.omega * x], -1)
+    np.testing.assert_allclose(hopf.drift(z, p), want, rtol=1e-5, atol=1e-6)
+
+    p = _params(kuramoto, 3)
+    th = rng.uniform(0, 2 * np.pi, (3, N, 1)).astype(np.float32)
+    t = th[..., 0]
+    want = p.omega + np.einsum("bjk,bjk->bj", p.w, np.sin(t[:, None, :] - t[:, :, None]))
+    np.testing.assert_allclose(kuramoto.drift(th, p)[..., 0], want, rtol=1e-5, atol=1e-5)
+
+    p = _params(wilson_cowan, 3)
+    z = rng.uniform(0, 0.4, (3, N, 2)).astype(np.float32)
+    e, i = z[..., 0].astype(float), z[..., 1].astype(float)
+    s = wilson_cowan.sigmoid
+    xe = p.w_ee * e - p.w_ie * i + np.einsum("bjk,bk->bj", p.exc, e) + p.p_e
+    xi = p.w_ei * e - p.w_ii * i + np.einsum("bjk,bk->bj", p.inh, e) + p.p_i
+    want = np.stack([(-e + (1 - p.r_e * e) * s(xe, p.a_e, p.theta_e)) / p.tau_e,
+                     (-i + (1 - p.r_i * i) * s(xi, p.a_i, p.theta_i)) / p.tau_i], -1)
+    np.testing.assert_allclose(wilson_cowan.drift(z, p), want, rtol=1e-5, atol=1e-4)
+
+
+def test_fast_tanh_is_tanh_to_float32_rounding():
+    import numba
+
+    f = numba.njit(lambda a: np.array([wilson_cowan.fast_tanh(v) for v in a], dtype=np.float32))
+    x = np.linspace(-12, 12, 200_001).astype(np.float32)
+    assert np.abs(f(x) - np.tanh(x.astype(float))).max() < 1e-6
+
+
+@pytest.mark.parametrize("name", ["hopf", "kuramoto", "wilson_cowan"])
+@pytest.mark.parametrize("method", ["heun", "euler"])
+def test_compiled_path_equals_numpy_reference(name, method):
+    """Same noise (the items' Philox streams) and the same scheme: trajectories agree to float32 rounding.
+    Wilson-Cowan runs with conduction delays (the kernel's ring buffer against the numpy DelayContext)."""
+    model = MODELS[name]
+    p = _params(model, 5, delays=(name == "wilson_cowan"))
+    seeds = np.random.SeedSequence(8).spawn(5)
+    out = {k: np.concatenate(simulate(model, p, seeds, _settings(model, kernel=k, method=method), Recorder), 1)
+           for k in ("compiled", "numpy")}
+    assert out["compiled"].shape == (170, 5, N)
+    scale = np.abs(out["numpy"]).max()
+    np.testing.assert_allclose(out["compiled"], out["numpy"], atol=2e-5 * max(scale, 1.0))
+    assert np.abs(out["compiled"][1:] - out["compiled"][:-1]).max() > 1e-4  # it moved
+
+
+@pytest.mark.parametrize("name", ["hopf", "kuramoto", "wilson_cowan"])
+def test_items_bit_identical_across_threads_chunks_blocks_and_batches(name):
+    model = MODELS[name]
+    p = _params(model, 7, delays=(name == "wilson_cowan"))
+    seeds = np.random.SeedSequence(9).spawn(7)
+    ref = np.concatenate(simulate(model, p, seeds, _settings(model, n_threads=1, chunk_items=64), Recorder), 1)
+    alt = np.concatenate(simulate(model, p, seeds, _settings(model, n_threads=2, chunk_items=3, block_steps=11),
+                                  Recorder), 1)
+    np.testing.assert_array_equal(ref, alt)
+    from sim.network import take_items
+
+    one = simulate(model, take_items(p, slice(4, 5)), seeds[4:5], _settings(model), Recorder)[0]
+    np.testing.assert_array_equal(one[:, 0], ref[:, 4])
+
+
+class _Reducer:
+    """A ReducingSink recording what the kernel hands on."""
+
+    def __init__(self, window, stride):
+        self.reduction = (window, stride)
+        self.blocks = []
+
+    def push(self, obs, step0):
+        raise AssertionError("a reducing sink must get samples")
+
+    def push_samples(self, samples, step0):
+        self.blocks.append((step0, samples.copy()))
+
+    def result(self):
+        return self.blocks
+
+
+@pytest.mark.parametrize("window,stride", [(1, 5), (4, 1), (3, 2)])
+def test_fused_observation_reduction_equals_reducing_the_trajectory(window, stride):
+    p = _params(wilson_cowan, 3)
+    seeds = np.random.SeedSequence(2).spawn(3)
+    st = _settings(wilson_cowan, n_threads=1)
+    full = simulate(wilson_cowan, p, seeds, st, Recorder)[0]  # (T, B, N) every step
+    blocks = simulate(wilson_cowan, p, seeds, st, lambda n: _Reducer(window, stride))[0]
+    got = np.concatenate([s for _, s in blocks])
+    per = window * stride
+    assert all(s0 % per == 0 for s0, _ in blocks)
+    n_win = len(full) // per * stride
+    means = full[:n_win * window].reshape(n_win, window, 3, N).mean(1)[stride - 1::stride]
+    assert got.shape == means.shape
+    np.testing.assert_allclose(got, means, rtol=1e-6, atol=1e-7)
+
+
+def test_compiled_balloon_equals_numpy_balloon():
+    from sim import bold
+
+    rng = np.random.default_rng(5)
+    u = rng.uniform(0, 0.5, (300, 4, 3))
+    for constants in bold.CONSTANT_SETS.values():
+        s0 = bold.init_state((4, 3))
+        ref_state, ref = bold.integrate(s0, u, 0.01, constants)
+        got_state, got = bold.integrate_compiled(s0, u, 0.01, constants)
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(got_state.q, ref_state.q, rtol=1e-12)
+        assert np.abs(ref).max() > 1e-3  # a real response
+    with pytest.raises(FloatingPointError):
+        bold.integrate_compiled(bold.init_state((2,)), np.full((50, 2), -10.0), 0.1)
