@@ -189,6 +189,9 @@ def execute(cfg: DictConfig, run_dir: Path, changed=(), hydra_cfg=None) -> Path:
     print(r.summary)
     print(f"wall time {time.perf_counter() - t0:.1f} s")
     print(f"results: {run_dir.resolve()}")
+    if (run_dir / "report.html").is_file():  # self-contained page: open it in any web browser
+        print(f"report:  {(run_dir / 'report.html').resolve()}  (open: python -m webbrowser "
+              f"{(run_dir / 'report.html').resolve().as_uri()})")
     return run_dir
 
 

@@ -87,12 +87,18 @@ def write_outputs(stage: Path, ds, metric_names, config_yaml: str, prov: dict, e
     """
     import io
 
+    from sim import cf
+
+    rid = prov.setdefault("run_id", cf.run_id(config_yaml, prov.get("seed", 0)))
+    ds = cf.annotate(ds, prov, rid)  # CF attributes on results.nc (sim/cf.py)
     (stage / "config.yaml").write_text(config_yaml)
     buf = io.BytesIO()
     ds.to_netcdf(buf, engine="h5netcdf")
     _write_bytes(stage / "results.nc", buf.getbuffer())
     del buf
     (stage / "metrics.csv").write_text(tidy_frame(ds, metric_names))
+    (stage / "metrics.csv-metadata.json").write_text(json.dumps(cf.csv_metadata(ds, rid, prov.get("seed", 0)),
+                                                                indent=2) + "\n")
     for write in extra:
         write(stage)
     (stage / "provenance.json").write_text(json.dumps(prov, indent=2) + "\n")

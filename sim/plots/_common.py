@@ -44,6 +44,14 @@ def network_style(ds) -> dict[str, dict]:
     return {n: v for n, v in style.items() if not nets or n in nets}
 
 
+def region_order(ds):
+    """Region indices grouped by network in display order, the network of each, and the network order."""
+    nets = [str(n) for n in ds["network"].values] if "network" in ds.coords else ["?"] * ds.sizes["region"]
+    order_nets = list(network_style(ds)) if "network" in ds.coords else ["?"]
+    idx = [i for n in order_nets for i, x in enumerate(nets) if x == n]
+    return np.array(idx), [nets[i] for i in idx], order_nets
+
+
 def pretty_condition(c: str) -> str:
     """``depressed_ketamine_repeated`` -> ``depressed + ketamine (repeated)``: readable legend text."""
     words = str(c).split("_")
@@ -180,11 +188,21 @@ def make_rug_room(ax, n_rows: int) -> None:
     ax.set_ylim(lo - (hi - lo) * frac / (1 - frac), hi)
 
 
-def draw_rug(ax, ds, conditions: Sequence[str], colors: dict[str, str], scale: float = 1.0) -> None:
+def make_rug_room_top(ax, n_rows: int) -> None:
+    """Extend the y axis upwards so ``n_rows`` marker rows fit above the data (for quantities that are >= 0)."""
+    if n_rows <= 0:
+        return
+    lo, hi = ax.get_ylim()
+    frac = min(0.4, RUG_ROW * n_rows + 0.01)
+    ax.set_ylim(lo, hi + (hi - lo) * frac / (1 - frac))
+
+
+def draw_rug(ax, ds, conditions: Sequence[str], colors: dict[str, str], scale: float = 1.0,
+             top: bool = False) -> None:
     """Dosing markers along the bottom of ``ax``: one row per dosed condition.
 
     Filled triangle = ketamine infusion, open triangle = placebo (0 mg/kg) infusion, vertical bar = TMS
-    session. ``scale`` converts hours to the axis unit (1/24 for days).
+    session. ``scale`` converts hours to the axis unit (1/24 for days). ``top``: rows along the top instead.
     """
     from matplotlib.transforms import blended_transform_factory
 
@@ -193,6 +211,7 @@ def draw_rug(ax, ds, conditions: Sequence[str], colors: dict[str, str], scale: f
     for k, c in enumerate(conditions):
         ev = dosing_events(ds, c)
         y = RUG_ROW * (k + 0.5) + 0.005
+        y = 1.0 - y if top else y
         col = colors[c]
         t = ev["infusion_h"] * scale
         sel = (t >= x0) & (t <= x1)

@@ -27,6 +27,7 @@ from sim.plots._common import (
     draw_rug,
     fmt_time,
     make_rug_room,
+    make_rug_room_top,
     mean_ci,
     metric_label,
     nearest_time,
@@ -34,6 +35,9 @@ from sim.plots._common import (
     rug_legend_handles,
     short_metric,
     when_label,
+)
+from sim.plots._common import (
+    region_order as _region_order,
 )
 from sim.schema import vocabulary
 
@@ -52,8 +56,9 @@ SLOW_STATES = {
     "plasticity": ("Synaptic plasticity state", "synaptic state (0–1, a.u.)"),
     "tms_state": ("TMS after-effect state", "TMS state (0–1, a.u.)"),
 }
-_FROM_ZERO = {"plasma_ng_per_ml", "nmda_block", "trapped_block", "tms_state"}  # y axis starts at 0
+_FROM_ZERO = {"plasma_ng_per_ml", "nmda_block", "trapped_block", "plasticity", "tms_state"}  # y axis starts at 0
 EARLY_H = 12.0
+EARLY_SHARE = 0.2  # a slow state gets an hours panel only if it changes by this share of its range in EARLY_H
 _BL_X = -1.6  # where the baseline scan sits in the hours panel (it is really at -24 h: axis break)
 _DPI = 150
 _NOTE_SIZE = 8  # footnotes (what the CI is, what the markers mean)
@@ -138,28 +143,48 @@ def _time_pair(sub):
 
 
 def _finish_y(ax_e, ax_l, ds, dosed, colors, floor_zero: bool = False) -> None:
-    """Autoscale the shared y axis, make room below the data for the dosing markers and draw them."""
+    """Autoscale the shared y axis, make room below the data for the dosing markers and draw them.
+
+    ``floor_zero`` (a quantity that is never negative): the axis starts at 0 and the markers go along the top."""
     ax_e.relim()
     ax_e.autoscale(axis="y")
     lo, hi = ax_e.get_ylim()
     if floor_zero:
-        lo = min(lo, 0.0)
-        ax_e.set_ylim(lo, hi)
+        ax_e.set_ylim(0.0, hi)
+        ticks = [v for v in ax_e.get_yticks() if -1e-12 <= v <= hi + 1e-12]
+        make_rug_room_top(ax_e, len(dosed))
+        ax_e.set_yticks(ticks)
+        for ax, scale in ((ax_e, 1.0), (ax_l, 1 / 24.0)):
+            if ax is not None:
+                draw_rug(ax, ds, dosed, colors, scale, top=True)
+        return
     ticks = [v for v in ax_e.get_yticks() if lo - 1e-12 <= v <= hi + 1e-12]
     make_rug_room(ax_e, len(dosed))
     if dosed:
         ax_e.set_yticks(ticks)  # no tick labels in the marker zone
         for ax in (ax_e, ax_l):
-            ax.axhline(lo, color="0.75", lw=0.6, zorder=1)
+            if ax is not None:
+                ax.axhline(lo, color="0.75", lw=0.6, zorder=1)
     for ax, scale in ((ax_e, 1.0), (ax_l, 1 / 24.0)):
-        draw_rug(ax, ds, dosed, colors, scale)
+        if ax is not None:
+            draw_rug(ax, ds, dosed, colors, scale)
 
 
-def _condition_handles(conds, colors, ns, labels, marker=None):
+def _condition_handles(conds, colors, ns, labels, marker=None, styles=None):
     from matplotlib.lines import Line2D
 
-    return [Line2D([], [], color=colors[c], lw=2, marker=marker, ms=4, label=f"{labels[c]} (n={ns[c]})")
-            for c in conds]
+    st = styles or {}
+    return [Line2D([], [], color=colors[c], lw=st.get(c, (2, "-"))[0], ls=st.get(c, (2, "-"))[1], marker=marker,
+                   ms=4, label=f"{labels[c]} (n={ns[c]})") for c in conds]
+
+
+_DASHES = ("-", (0, (6, 2)), (0, (2, 1.5)), (0, (1, 1.2)), (0, (4, 1, 1, 1)), (0, (8, 3)), (0, (3, 3)))
+
+
+def _overlap_style(k: int) -> tuple[float, object]:
+    """(line width, dash) of the k-th condition: each drawn thinner and with its own dash pattern, so that curves
+    lying exactly on top of each other (same subjects, same infusion) all stay visible."""
+    return max(1.0, 4.2 - 0.8 * k), _DASHES[k % len(_DASHES)]
 
 
 def _header_legend(sub, handles, title: str, ncol: int) -> None:
@@ -194,33 +219,57 @@ def fig_slow_states(ds, conditions: Sequence[str] | None = None, early_h: float 
     head, body, foot = _layout(fig, len(rows), 1.0, [2.75] * len(rows), 0.35)
     used: list[str] = []
     early = (t >= -1.0) & (t <= early_h + 0.5)
+    drawn = [c for c in conds if any(c in shown for _, shown in rows)]
+    styles = {c: _overlap_style(k) for k, c in enumerate(drawn)}
     for sub, (var, shown) in zip(body, rows, strict=True):
         title, ylabel = SLOW_STATES[var]
         sub.suptitle(title, fontsize=11, x=0.01, ha="left")
-        ax_e, ax_l = _time_pair(sub)
+        cis = {c: mean_ci(ds[var].sel(condition=c).transpose("subject", "time_fine_h").values, axis=0)
+               for c in shown}
+        # an hours panel only if the state does something in the first hours (else it would be near-empty)
+        rng_all = max(np.nanmax(ci.mean) - np.nanmin(ci.mean) for ci in cis.values())
+        rng_early = max(np.nanmax(ci.mean[early]) - np.nanmin(ci.mean[early]) for ci in cis.values())
+        if rng_early >= EARLY_SHARE * rng_all:
+            ax_e, ax_l = _time_pair(sub)
+        else:
+            ax_e, ax_l = None, sub.subplots(1, 1)
         for c in shown:
             if c not in used:
                 used.append(c)
-            ci = mean_ci(ds[var].sel(condition=c).transpose("subject", "time_fine_h").values, axis=0)
+            ci = cis[c]
+            lw, ls = styles[c]
             for ax, sel, scale in ((ax_e, early, 1.0), (ax_l, slice(None), 1 / 24.0)):
+                if ax is None:
+                    continue
                 x = t[sel] * scale
-                ax.plot(x, ci.mean[sel], color=colors[c], lw=1.4)
-                ax.fill_between(x, ci.low[sel], ci.high[sel], color=colors[c], alpha=0.22, lw=0)
-        _format_early(ax_e, early_h, baseline_slot=False)
-        _format_late(ax_l, t.min(), t.max(), early_h)
-        ax_e.set_ylabel(ylabel)
-        ax_e.set_title(f"first {early_h:g} h", fontsize=9, loc="left")
+                ax.plot(x, ci.mean[sel], color=colors[c], lw=lw, ls=ls, alpha=0.9, solid_capstyle="butt")
+                ax.fill_between(x, ci.low[sel], ci.high[sel], color=colors[c], alpha=0.12, lw=0)
+        _format_late(ax_l, t.min(), t.max(), early_h if ax_e is not None else 0.0)
         ax_l.set_title("whole experiment", fontsize=9, loc="left")
-        _finish_y(ax_e, ax_l, ds, dosed_conditions(ds, shown), colors, floor_zero=var in _FROM_ZERO)
+        if ax_e is not None:
+            _format_early(ax_e, early_h, baseline_slot=False)
+            ax_e.set_ylabel(ylabel)
+            ax_e.set_title(f"first {early_h:g} h", fontsize=9, loc="left")
+            _finish_y(ax_e, ax_l, ds, dosed_conditions(ds, shown), colors, floor_zero=var in _FROM_ZERO)
+        else:
+            ax_l.set_ylabel(ylabel)
+            ax_l.set_title(f"whole experiment (no hours panel: the state changes by less than {EARLY_SHARE:.0%} "
+                           f"of its range in the first {early_h:g} h)", fontsize=9, loc="left")
+            _finish_y(ax_l, None, ds, dosed_conditions(ds, shown), colors, floor_zero=var in _FROM_ZERO)
+            for line in ax_l.get_lines():  # _finish_y drew the markers on the hours scale: redo them in days
+                if line.get_marker() in ("^", "|"):
+                    line.remove()
+            draw_rug(ax_l, ds, dosed_conditions(ds, shown), colors, 1 / 24.0, top=var in _FROM_ZERO)
     ns = {c: _n_subjects(ds, rows[0][0], c) for c in used}
     shown_conds = [c for c in conds if c in used]
-    handles = _condition_handles(shown_conds, colors, ns, condition_labels(ds)) + rug_legend_handles(ds, shown_conds)
+    handles = _condition_handles(shown_conds, colors, ns, condition_labels(ds), styles=styles)
+    handles += rug_legend_handles(ds, shown_conds)
     _header_legend(head, handles, "Slow states: drug level, NMDA block, plasticity and TMS state over time",
                    ncol=min(5, len(handles)))
-    _note(foot, CI_NOTE + " Only conditions in which a state is non-zero are drawn; conditions with the same "
-          "infusion (same virtual subjects, so the same pharmacokinetics) overlap exactly and only the last drawn "
-          "is visible. Dosing markers (bottom of each panel, one row per condition) show infusion starts and TMS "
-          "sessions.")
+    _note(foot, CI_NOTE + " Only conditions in which a state is non-zero are drawn. Conditions with the same "
+          "infusion (same virtual subjects, so the same pharmacokinetics) lie exactly on top of each other: each is "
+          "drawn thinner and with its own dash pattern so all stay visible. Dosing markers (top of each panel, one "
+          "row per condition) show infusion starts and TMS sessions.")
     return fig
 
 
@@ -248,13 +297,18 @@ def fig_metric_timecourses(ds, metrics: Sequence[str] | None = None, conditions:
     ncols = max(1, min(ncols, len(present)))
     nrows = int(np.ceil(len(present) / ncols))
     fig = _figure(9.0 * ncols, 1.3 + 3.0 * nrows + 0.4)
-    head, body, foot = _layout(fig, nrows, 1.2, [3.0] * nrows, 0.35)
-    cells = [cell for row in body for cell in row.subfigures(1, ncols)] if ncols > 1 else body
+    head, body, foot = _layout(fig, 1, 1.2, [3.0 * nrows], 0.35)
+    # one grid of axes (nested subfigures per metric made the layout the slowest part of the run's figures)
+    grid = body[0].subplots(nrows, 2 * ncols, squeeze=False, gridspec_kw={"width_ratios": [1.0, 2.3] * ncols})
+    pairs = [(grid[r, 2 * k], grid[r, 2 * k + 1]) for r in range(nrows) for k in range(ncols)]
+    for ax_e, ax_l in pairs[len(present):]:
+        ax_e.remove()
+        ax_l.remove()
     bl_x = _BL_X + np.linspace(-0.45, 0.45, len(conds)) if len(conds) > 1 else np.array([_BL_X])
-    for sub, m in zip(cells, present, strict=False):
+    for (ax_e, ax_l), m in zip(pairs, present, strict=False):
         title, unit = metric_label(m)
-        sub.suptitle(title, fontsize=10.5, x=0.01, ha="left")
-        ax_e, ax_l = _time_pair(sub)
+        ax_l.sharey(ax_e)
+        ax_e.set_title(title, fontsize=10.5, loc="left")
         for ic, c in enumerate(conds):
             v = ds[m].sel(condition=c)
             vals = v.transpose("subject", "time_h").values
@@ -293,13 +347,6 @@ def fig_metric_timecourses(ds, metrics: Sequence[str] | None = None, conditions:
 
 
 # =============================================================================================== (c) FC matrices
-def _region_order(ds):
-    nets = [str(n) for n in ds["network"].values] if "network" in ds.coords else ["?"] * ds.sizes["region"]
-    order_nets = list(network_style(ds)) if "network" in ds.coords else ["?"]
-    idx = [i for n in order_nets for i, x in enumerate(nets) if x == n]
-    return np.array(idx), [nets[i] for i in idx], order_nets
-
-
 def _resolve_time(ds, var: str, condition: str, request) -> tuple[float, bool]:
     """(scan time, exact?) for a request in hours, among scans with data for ``condition``."""
     t = np.asarray(ds["time_h"].values, dtype=float)
@@ -347,48 +394,63 @@ def fig_fc_matrices(ds, times: Sequence = FC_TIMES, conditions: Sequence[str] | 
             titles[c, j] = None if exact else f"no scan at {req:g} h: nearest {fmt_time(tt, inf_h)}"
     vals = np.concatenate([np.abs(m[np.isfinite(m)]) for m in mats.values()] or [np.array([1.0])])
     vmax = max(0.1, float(np.ceil(np.nanmax(vals) * 10) / 10)) if vals.size else 1.0
-    nt = len(times)
-    fig = _figure(1.6 + 2.45 * nt, 1.6 + 2.45 * len(conds))
-    axs = np.atleast_2d(fig.subplots(len(conds), nt, squeeze=False))
+    nt, nc, gap = len(times), len(conds), 3
+    step = n + gap
+    # one mosaic image in one axes (42 separate panels took ~30 s to lay out and draw on a loaded machine)
+    mosaic = np.full((nc * step - gap, nt * step - gap), np.nan)
+    is_gap = np.ones_like(mosaic, dtype=bool)
+    for i, c in enumerate(conds):
+        for j in range(nt):
+            mosaic[i * step:i * step + n, j * step:j * step + n] = mats[c, j]
+            is_gap[i * step:i * step + n, j * step:j * step + n] = False
+    fig = _figure(2.4 + 2.45 * nt, 1.9 + 2.45 * nc)
+    ax = fig.subplots(1, 1)
     import matplotlib as mpl
+    from matplotlib.collections import LineCollection
 
     cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="0.85")
     style = network_style(ds)
     labels = condition_labels(ds)
     bounds = np.cumsum([nets.count(k) for k in order_nets])[:-1] - 0.5
-    im = None
-    for i, c in enumerate(conds):
-        for j, req in enumerate(times):
-            ax = axs[i, j]
-            im = ax.imshow(mats[c, j], cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    im = ax.imshow(mosaic, cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    ax.imshow(np.where(is_gap[..., None], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]), interpolation="nearest")
+    segs = []
+    for i in range(nc):
+        for j in range(nt):
+            y0, x0 = i * step - 0.5, j * step - 0.5
             for b in bounds:
-                ax.axhline(b, color="k", lw=0.7)
-                ax.axvline(b, color="k", lw=0.7)
-            # region names only on the outer panels (labelling all 42 panels is slow and unreadable)
-            ax.set_xticks(range(n) if i == len(conds) - 1 else [], names if i == len(conds) - 1 else [], rotation=90)
-            ax.set_yticks(range(n) if j == 0 else [], names if j == 0 else [])
-            ax.tick_params(length=0, labelsize=6)
-            for lab_list in (ax.get_xticklabels(), ax.get_yticklabels()):
-                for lab, net in zip(lab_list, nets, strict=False):
-                    lab.set_color(style.get(net, {}).get("color", "#999999"))
-            head = ""
-            if i == 0:
-                head = "baseline" if isinstance(req, str) else fmt_time(float(req), inf_h)
-            note = titles[c, j]
-            text = "\n".join(s for s in (head, note) if s)
-            if text:
-                ax.set_title(text, fontsize=8.5 if not note else 7.5, color="k" if not note else "#b35900")
-            if j == 0:
-                ax.set_ylabel(labels[c], fontsize=9, fontweight="bold")
-    cb = fig.colorbar(im, ax=axs, shrink=0.5, aspect=30, pad=0.01)
+                segs += [[(x0, y0 + b + 0.5), (x0 + n, y0 + b + 0.5)], [(x0 + b + 0.5, y0), (x0 + b + 0.5, y0 + n)]]
+            segs += [[(x0, y0), (x0 + n, y0)], [(x0 + n, y0), (x0 + n, y0 + n)], [(x0 + n, y0 + n), (x0, y0 + n)],
+                     [(x0, y0 + n), (x0, y0)]]
+    ax.add_collection(LineCollection(segs, colors="k", linewidths=0.6))
+    ax.set_xticks([j * step + k for j in range(nt) for k in range(n)], names * nt, rotation=90)
+    ax.set_yticks([i * step + k for i in range(nc) for k in range(n)], names * nc)
+    ax.tick_params(length=0, labelsize=5.5)
+    for lab_list in (ax.get_xticklabels(), ax.get_yticklabels()):
+        for k, lab in enumerate(lab_list):
+            lab.set_color(style.get(nets[k % n], {}).get("color", "#999999"))
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    for j, req in enumerate(times):
+        head = "baseline" if isinstance(req, str) else fmt_time(float(req), inf_h)
+        notes = sorted({titles[c, j] for c in conds if titles[c, j]})
+        ax.text(j * step + n / 2, -1.5, "\n".join([head, *notes]), ha="center", va="bottom", fontsize=9,
+                color="k" if not notes else "#b35900", fontweight="bold" if not notes else "normal")
+    for i, c in enumerate(conds):
+        import textwrap
+
+        ax.text(-7.5, i * step + n / 2, "\n".join(textwrap.wrap(labels[c], 24)), rotation=90, ha="center",
+                va="center", fontsize=9, fontweight="bold", multialignment="center")
+    cb = fig.colorbar(im, ax=ax, shrink=0.5, aspect=30, pad=0.01)
     cb.set_label("functional connectivity (Pearson r), cohort mean")
     from matplotlib.patches import Patch
 
     handles = [Patch(color=style[k]["color"], label=f"{k} ({style[k]['label']})") for k in order_nets if k in style]
-    fig.legend(handles=handles, loc="outside upper right", ncol=len(handles), fontsize=8.5, frameon=False,
-               title="region labels coloured by network; black lines separate networks", title_fontsize=8.5)
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False,
+               title="region labels coloured by network; black lines separate networks", title_fontsize=9)
     fig.suptitle("Functional connectivity matrices over time (columns) per condition (rows), cohort mean; "
-                 "diagonal blanked", fontsize=12, fontweight="bold", x=0.02, ha="left")
+                 "diagonal blanked\n(differences between conditions: fc_differences.png)", fontsize=12,
+                 fontweight="bold")
     return fig
 
 
@@ -411,17 +473,41 @@ def _short_name(r: str) -> tuple[str, str]:
     return r, ""
 
 
-_LABEL_SPOTS = ((4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"),
-                (-4, -3, "right", "top"))
+_MM_PER_PT = 0.45     # MNI mm per typographic point in the network-change views at their figure size
+_LABEL_PT = 7.0       # label font size
+_NODE_MM = 3.0        # node marker radius in mm (s=55)
+_DIRS = ((1, 0), (-1, 0), (1, 1), (-1, 1), (1, -1), (-1, -1), (0, 1), (0, -1))
+_RADII_PT = (4.0, 9.0, 15.0, 22.0, 30.0)
 
 
-def _label_nodes(ax, names, xy) -> None:
-    """Region names next to nodes; left/right homologues drawn on top of each other share one label.
+def _label_box(pos, d, r_pt, text):
+    """(x0, y0, x1, y1) in mm of a label placed ``r_pt`` points from ``pos`` in direction ``d``."""
+    w = 0.62 * _LABEL_PT * len(text) * _MM_PER_PT
+    h = 1.35 * _LABEL_PT * _MM_PER_PT
+    u = np.asarray(d, dtype=float) / np.hypot(*d)
+    ax, ay = pos + u * r_pt * _MM_PER_PT
+    x0 = ax if d[0] > 0 else (ax - w if d[0] < 0 else ax - w / 2)
+    y0 = ay if d[1] > 0 else (ay - h if d[1] < 0 else ay - h / 2)
+    return np.array([x0, y0, x0 + w, y0 + h])
 
-    Each label takes the first of four corners around its node whose label anchor is not crowded by an earlier one.
-    """
+
+def _overlap(b, boxes) -> float:
+    if not len(boxes):
+        return 0.0
+    bx = np.asarray(boxes)
+    dx = np.minimum(b[2], bx[:, 2]) - np.maximum(b[0], bx[:, 0])
+    dy = np.minimum(b[3], bx[:, 3]) - np.maximum(b[1], bx[:, 1])
+    return float(np.sum(np.clip(dx, 0, None) * np.clip(dy, 0, None)))
+
+
+def label_positions(names, xy) -> list[tuple[str, np.ndarray, tuple[int, int], float, np.ndarray]]:
+    """Collision-free label placement: (label, node position, direction, offset in pt, box in mm) per label.
+
+    Left/right homologues drawn on top of each other share one label (``HIP L/R``). Labels are placed greedily,
+    most crowded node first: the nearest of 8 directions x 5 offsets whose box overlaps no placed label and no
+    node (the least overlap if none is free)."""
+    xy = np.asarray(xy, dtype=float)
     done: set[int] = set()
-    placed: list[np.ndarray] = []
     todo = []
     for i, r in enumerate(names):
         if i in done:
@@ -435,31 +521,64 @@ def _label_nodes(ax, names, xy) -> None:
                     done.add(k)
         done.add(i)
         todo.append((label, np.asarray(pos, dtype=float)))
-    for label, pos in todo:
-        width = 2.2 * len(label)  # rough label extent in mm at this figure size
-        best, best_d = _LABEL_SPOTS[0], -1.0
-        for spot in _LABEL_SPOTS:
-            centre = pos + np.array([np.sign(spot[0]) * width / 2, np.sign(spot[1]) * 3.0])
-            d = min((float(np.hypot(*(centre - q))) for q in placed), default=np.inf)
-            if d > best_d:
-                best, best_d = spot, d
-            if d > 9.0:
+    nodes = np.array([[x - _NODE_MM, y - _NODE_MM, x + _NODE_MM, y + _NODE_MM] for x, y in xy])
+    crowd = [int(np.sum(np.hypot(*(xy - p).T) < 20.0)) for _, p in todo]
+    placed: list[np.ndarray] = []
+    out = []
+    for k in np.argsort(crowd, kind="stable")[::-1]:
+        label, pos = todo[k]
+        best = None
+        for r in _RADII_PT:
+            for d in _DIRS:
+                b = _label_box(pos, d, r, label)
+                cost = _overlap(b, placed) + _overlap(b, nodes)
+                if best is None or cost < best[0] - 1e-9:
+                    best = (cost, d, r, b)
+            if best[0] <= 1e-9:
                 break
-        dx, dy, ha, va = best
-        placed.append(pos + np.array([np.sign(dx) * width / 2, np.sign(dy) * 3.0]))
-        ax.annotate(label, pos, xytext=(dx, dy), textcoords="offset points", ha=ha, va=va, fontsize=7, color="0.1",
-                    zorder=6, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6})
+        _, d, r, b = best
+        placed.append(b)
+        out.append((label, pos, d, r, b))
+    return out
 
 
-def fig_network_change(ds, condition: str, time_h: float = 24.0,
-                       top_k: int = 30, control: str | None = None) -> Figure | None:
+def _label_nodes(ax, names, xy) -> None:
+    """Region names next to nodes without collisions (:func:`label_positions`); a far label gets a leader line."""
+    for label, pos, d, r, _ in label_positions(names, xy):
+        u = np.asarray(d, dtype=float) / np.hypot(*d)
+        ha = "left" if d[0] > 0 else ("right" if d[0] < 0 else "center")
+        va = "bottom" if d[1] > 0 else ("top" if d[1] < 0 else "center")
+        arrow = {"arrowstyle": "-", "color": "0.4", "lw": 0.6, "shrinkA": 0, "shrinkB": 3} if r > 5 else None
+        ax.annotate(label, pos, xytext=tuple(u * r), textcoords="offset points", ha=ha, va=va, fontsize=_LABEL_PT,
+                    color="0.1", zorder=6, arrowprops=arrow,
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
+
+
+#: network-change diagrams draw the region pairs with |ΔFC| at least this fraction of the largest |ΔFC|
+EDGE_FRACTION = 0.5
+
+
+def edge_threshold(dv: np.ndarray, fraction: float = EDGE_FRACTION) -> float:
+    """The |ΔFC| threshold of a network-change diagram: ``fraction`` of the largest |ΔFC|, rounded down to two
+    significant digits (so the stated number is one a reader can check)."""
+    top = float(np.nanmax(np.abs(dv))) if np.isfinite(dv).any() else 0.0
+    if top <= 0:
+        return 0.0
+    x = fraction * top
+    e = 10.0 ** (np.floor(np.log10(x)) - 1)
+    return float(np.floor(x / e) * e)
+
+
+def fig_network_change(ds, condition: str, time_h: float = 24.0, top_k: int = 40,
+                       control: str | None = None, threshold: float | None = None) -> Figure | None:
     """Change of FC from baseline (cohort mean of each subject's ΔFC) drawn on the brain, two views.
 
     With ``control`` (e.g. the placebo arm) the drawn quantity is the treated change minus the control's
     change for the same subjects, which removes what both arms share (scan-to-scan noise, drift).
 
-    Regions sit at their MNI positions (sagittal: y vs z; axial: x vs y), coloured by network; only the ``top_k``
-    region pairs with the largest |ΔFC| are drawn, coloured by ΔFC (RdBu_r, centred at 0) with width ∝ |ΔFC|.
+    Regions sit at their MNI positions (sagittal: y vs z; axial: x vs y), coloured by network; only the region pairs
+    with |ΔFC| ≥ ``threshold`` (default :func:`edge_threshold`; at most the ``top_k`` largest) are drawn,
+    coloured by ΔFC (RdBu_r, centred at 0) with width ∝ |ΔFC|.
     Uses the nearest scan to ``time_h``. Returns ``None`` if ``ds`` has no ``fc`` or no MNI coordinates.
     """
     if "fc" not in ds or not all(k in ds.coords for k in ("mni_x", "mni_y", "mni_z")):
@@ -475,8 +594,10 @@ def fig_network_change(ds, condition: str, time_h: float = 24.0,
     iu = np.triu_indices(len(names), 1)
     dv = delta[iu]
     ok = np.isfinite(dv)
-    k = min(top_k, int(ok.sum()))
-    pick = np.argsort(np.where(ok, -np.abs(dv), np.inf))[:k]
+    thr = edge_threshold(dv) if threshold is None else float(threshold)
+    above = ok & (np.abs(np.where(ok, dv, 0.0)) >= thr)
+    k = min(top_k, int(above.sum()))
+    pick = np.argsort(np.where(above, -np.abs(dv), np.inf))[:k]
     pick = pick[np.argsort(np.abs(dv[pick]))]  # strongest drawn last (on top)
     vmax = float(np.max(np.abs(dv[pick]))) if k else 1.0
     vmax = vmax if vmax > 0 else 1.0
@@ -528,33 +649,81 @@ def fig_network_change(ds, condition: str, time_h: float = 24.0,
     vs = "" if control is None else f" minus {labels[control]}"
     what = (f"scan − own baseline ({baseline_text(ds)})" if control is None else
             f"treated change − control change, both from the baseline ({baseline_text(ds)}), same subjects")
+    if k < int(above.sum()):  # capped: the stated threshold is the smallest drawn |ΔFC|, rounded down
+        thr = edge_threshold(np.abs(dv[pick]).min(keepdims=True), 1.0)
+        edges = f"only the {k} region pairs of {dv.size} with the largest |ΔFC| (all ≥ {thr:g}) are drawn"
+    else:
+        edges = (f"only region pairs with |ΔFC| ≥ {thr:g} ({EDGE_FRACTION:g} × the largest) are drawn "
+                 f"({k} of {dv.size})")
     fig.suptitle(f"Change in functional connectivity — {labels[condition]}{vs}, scan at {when}\n"
-                 f"cohort mean over {n_sub} subjects of ({what});\nthe {k} strongest of {dv.size} region pairs "
-                 f"are drawn, line width ∝ |ΔFC|", fontsize=11)
+                 f"cohort mean over {n_sub} subjects of ({what});\n{edges}, "
+                 "line width ∝ |ΔFC|", fontsize=11)
     return fig
 
 
 # =============================================================================================== (e) dose-response
-def fig_dose_response(ds, metrics: Sequence[str] | None = None, ncols: int = 3) -> Figure | None:
-    """Change from each subject's own baseline vs ketamine dose, mean with 95% t CI, one line per ``dr_time_h``.
+#: at most this many metrics in :func:`fig_dose_response` (the key metrics first): the figure fits a page
+MAX_DR_METRICS = 6
 
-    Dose axis: symmetric-log (linear below 0.1 mg/kg so that 0 = placebo fits). Returns ``None`` if ``ds`` has no
-    ``dr_value``.
+
+def dose_response_placebo(ds) -> str | None:
+    """The placebo condition that is the dose arm's 0 mg/kg point: role ``placebo``, the dose arm's phenotype,
+    with a scan at every dose-arm time. Under the common-noise design its subjects, traits and scan noise are
+    the dose arm's, so its change from baseline is the 0 mg/kg arm's (sim/experiment.py)."""
+    if "dr_time_h" not in ds.coords:
+        return None
+    voc = vocabulary(ds)
+    ph = ds.attrs.get("dose_response_phenotype")
+    times = [float(t) for t in ds["dr_time_h"].values]
+    for c in voc.with_role("placebo"):
+        if ph is not None and "phenotype" in ds.coords and str(ds["phenotype"].sel(condition=c).values) != ph:
+            continue
+        if len(analysis.present_times(ds, times)) == len(times):
+            return c
+    return None
+
+
+def dose_response_effect(ds, metric: str) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(doses with 0 = placebo first, per-subject effect ``(dose, subject, dr_time_h)``, placebo condition).
+
+    With a placebo condition (:func:`dose_response_placebo`): change from baseline at each dose minus the same
+    subject's placebo change at the same time (so 0 mg/kg is 0 by construction); without one: the change from
+    baseline itself."""
+    dr = ds["dr_value"].sel(dr_metric=metric).transpose("dose_mg_per_kg", "subject", "dr_time_h")
+    doses = np.asarray(dr["dose_mg_per_kg"].values, dtype=float)
+    vals = np.asarray(dr.values, dtype=float)
+    pl = dose_response_placebo(ds) if metric in ds.data_vars else None
+    if pl is None:
+        return doses, vals, None
+    times = [float(t) for t in dr["dr_time_h"].values]
+    per = np.stack([analysis.change(ds[metric].sel(condition=pl), t).transpose("subject").values for t in times],
+                   axis=-1)
+    if not np.any(doses == 0):
+        doses, vals = np.r_[0.0, doses], np.concatenate([per[None], vals])
+    return doses, vals - per[None], pl
+
+
+def fig_dose_response(ds, metrics: Sequence[str] | None = None, ncols: int = 3) -> Figure | None:
+    """Placebo-corrected change from baseline vs ketamine dose, mean with 95% t CI, one line per ``dr_time_h``.
+
+    Effect per subject = change(dose) − change(placebo) at the same time (:func:`dose_response_effect`); the
+    0 mg/kg point is the placebo condition. Key metrics only (at most :data:`MAX_DR_METRICS`). Dose axis:
+    symmetric-log (linear below the lowest non-zero dose so that 0 fits). Returns ``None`` without ``dr_value``.
     """
     if "dr_value" not in ds:
         return None
-    dr = ds["dr_value"].transpose("dr_metric", "dose_mg_per_kg", "subject", "dr_time_h")
-    names = [str(m) for m in dr["dr_metric"].values]
-    if metrics is not None:
-        names = [m for m in metrics if m in names]
+    names = [str(m) for m in ds["dr_metric"].values]
+    if metrics is None:
+        key = [m for m in vocabulary(ds).key_metrics if m in names]
+        metrics = (key or names)[:MAX_DR_METRICS]
+    names = [m for m in metrics if m in names]
     if not names:
         return None
-    doses = np.asarray(dr["dose_mg_per_kg"].values, dtype=float)
-    times = np.asarray(dr["dr_time_h"].values, dtype=float)
+    times = np.asarray(ds["dr_time_h"].values, dtype=float)
     inf_h = float(ds.attrs.get("infusion_duration_h", INFUSION_DURATION_H))
     ncols = max(1, min(ncols, len(names)))
     nrows = int(np.ceil(len(names) / ncols))
-    fig = _figure(4.8 * ncols, 1.4 + 3.4 * nrows)
+    fig = _figure(4.8 * ncols, 1.9 + 3.3 * nrows)
     axs = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axs[len(names):]:
         ax.remove()
@@ -564,17 +733,23 @@ def fig_dose_response(ds, metrics: Sequence[str] | None = None, ncols: int = 3) 
     tcolors = (["#d62728", "#1f77b4"] if len(times) <= 2 else
                [mpl.colormaps["viridis"](x) for x in np.linspace(0, 0.9, len(times))])
     offsets = (np.arange(len(times)) - (len(times) - 1) / 2) * 4.0  # points, to keep error bars apart
-    pos_doses = doses[doses > 0]
-    linthresh = float(pos_doses.min()) if pos_doses.size else 1.0
+    placebo = None
     for ax, m in zip(axs, names, strict=False):
+        doses, eff, pl = dose_response_effect(ds, m)
+        placebo = placebo or pl
+        pos_doses = doses[doses > 0]
+        linthresh = float(pos_doses.min()) if pos_doses.size else 1.0
         title, unit = metric_label(m)
         lo, hi = 0.0, 0.0
         for k, (tt, col) in enumerate(zip(times, tcolors, strict=True)):
-            ci = mean_ci(dr.sel(dr_metric=m, dr_time_h=tt).transpose("subject", "dose_mg_per_kg").values, axis=0)
+            ci = mean_ci(eff[:, :, k].T, axis=0)
             # dodge the lines sideways by a few points; such a transform is ignored by autoscaling (set below)
             tr = ax.transData + ScaledTranslation(offsets[k] / 72.0, 0, fig.dpi_scale_trans)
             ax.errorbar(doses, ci.mean, yerr=[ci.mean - ci.low, ci.high - ci.mean], color=col, marker="o", ms=4,
                         capsize=3, lw=1.5, transform=tr, label=when_label(tt, inf_h))
+            if pl is not None:
+                ax.plot(doses[:1], ci.mean[:1], ls="none", marker="o", ms=6, mfc="white", mec=col, mew=1.3,
+                        transform=tr, zorder=5)
             band = np.concatenate([ci.low, ci.high, ci.mean])
             band = band[np.isfinite(band)]
             if band.size:
@@ -583,22 +758,31 @@ def fig_dose_response(ds, metrics: Sequence[str] | None = None, ncols: int = 3) 
         ax.set_ylim(lo - pad, hi + pad)
         ax.axhline(0, color="0.3", lw=0.8)
         ax.set_xscale("symlog", linthresh=linthresh, linscale=0.6)
-        ax.set_xticks(doses, [f"{d:g}" for d in doses])
+        ax.set_xticks(doses, ["0\nplacebo" if d == 0 and pl else f"{d:g}" for d in doses])
         ax.minorticks_off()
         ax.set_xlim(-0.25 * linthresh, doses.max() * 1.35)
         if np.any(np.isclose(doses, 0.5)):
             ax.axvline(0.5, color="0.5", ls=":", lw=1)
-        ax.set_title(short_metric(m), fontsize=10.5)
+        ax.set_title(vocabulary(ds).key_metrics.get(m) or short_metric(m), fontsize=11, fontweight="bold")
         ax.set_xlabel("ketamine dose (mg/kg)")
-        ax.set_ylabel(f"change from own baseline ({unit})", fontsize=9)
+        what = "change vs placebo" if pl is not None else "change from own baseline"
+        ax.set_ylabel(f"{what} (Δ {unit})", fontsize=9)
         ax.grid(alpha=0.25, lw=0.5)
-    axs[0].legend(fontsize=8, loc="best")
-    n_sub = int(dr.sizes["subject"])
-    fig.suptitle("Dose-response: change from each subject's own baseline vs ketamine dose", fontsize=12,
-                 fontweight="bold")
-    fig.supxlabel(CI_NOTE.replace("bands / ", "") + f" n = {n_sub} subjects per dose. Dotted line: 0.5 mg/kg, the "
-                  "usual antidepressant dose. Dose axis logarithmic above the lowest non-zero dose.",
-                  fontsize=_NOTE_SIZE, color="0.25", wrap=True)
+    axs[0].legend(fontsize=8.5, loc="best")
+    n_sub = int(ds.sizes["subject"])
+    labels = condition_labels(ds)
+    if placebo is not None:
+        head = "placebo-corrected (change from baseline at each dose minus the same subject's placebo change)"
+        note = (f"0 mg/kg (open circle) = the {labels[placebo]} condition, the same subjects: 0 by construction. "
+                f"Baseline = {baseline_text(ds)}. ")
+    else:
+        head = "change from each subject's own baseline (no placebo condition in this run)"
+        note = f"Baseline = {baseline_text(ds)}. "
+    fig.suptitle(f"Dose-response, {head}", fontsize=12, fontweight="bold")
+    fig.supxlabel(note + f"Error bars: 95% t-CI of the cohort mean, n = {n_sub} subjects per dose.\nDotted line: "
+                  "0.5 mg/kg, the usual antidepressant dose. Dose axis logarithmic above the lowest non-zero dose. "
+                  "Key metrics only; every metric's values are in results.nc (dr_value).",
+                  fontsize=_NOTE_SIZE + 0.5, color="0.25")
     return fig
 
 
@@ -621,7 +805,8 @@ def write_figures(ds, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DP
                   network_changes: Sequence[tuple] | None = None) -> list[Path]:
     """Draw every figure the dataset supports and save it as ``out_dir/<name>.<format>``; returns the paths.
 
-    Names: ``slow_states``, ``metric_timecourses``, ``fc_matrices``, ``network_change_<condition>_<time>`` (one per
+    Names: ``effects`` (the headline figure, :func:`sim.plots.effects.fig_effects`), ``fc_differences``,
+    ``slow_states``, ``metric_timecourses``, ``fc_matrices``, ``network_change_<condition>_<time>`` (one per
     ``network_changes`` pair whose condition is in ``ds``), ``dose_response``. Figures whose data are missing are
     skipped (logged). Each figure is released after saving.
     """
@@ -629,7 +814,11 @@ def write_figures(ds, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DP
     out.mkdir(parents=True, exist_ok=True)
     conds = {str(c) for c in ds["condition"].values}
     network_changes = network_changes_of(ds) if network_changes is None else network_changes
-    jobs = [("slow_states", lambda: fig_slow_states(ds)),
+    from sim.plots.effects import fig_effects, fig_fc_differences
+
+    jobs = [("effects", lambda: fig_effects(ds)),
+            ("fc_differences", lambda: fig_fc_differences(ds)),
+            ("slow_states", lambda: fig_slow_states(ds)),
             ("metric_timecourses", lambda: fig_metric_timecourses(ds)),
             ("fc_matrices", lambda: fig_fc_matrices(ds))]
     for cond, t, *rest in network_changes:
@@ -645,6 +834,9 @@ def write_figures(ds, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DP
 
 
 def _render_one(name: str, make, out: Path, formats: tuple[str, ...], dpi: int) -> list[Path]:
+    import time
+
+    t0 = time.perf_counter()
     fig = make()
     if fig is None:
         log.info("write_figures: %s skipped (its data are not in the dataset)", name)
@@ -655,6 +847,7 @@ def _render_one(name: str, make, out: Path, formats: tuple[str, ...], dpi: int) 
             p = out / f"{name}.{fmt.lstrip('.')}"
             fig.savefig(p, dpi=dpi)
             paths.append(p)
+        log.info("write_figures: %s drawn in %.1f s", name, time.perf_counter() - t0)
     finally:
         fig.clear()
     return paths

@@ -34,6 +34,9 @@ from sim.schema import vocabulary
 #: the run's figures shown in the report, in this order (by file-name prefix), with a caption; others in figures/
 #: are listed after. Network-change captions are made from the file name and the conditions' labels.
 RUN_FIGURES = (
+    ("effects", "Effects: each declared contrast (treated − control, change from baseline) over time per key "
+                "metric, cohort mean and 95% CI, dosing marked."),
+    ("fc_differences", "FC difference matrices: the contrasts' paired effect on every region pair."),
     ("metric_timecourses", "Metric time courses: cohort mean and 95% CI of the key metrics in every condition."),
     ("slow_states", "Slow states: plasma ketamine, NMDA block (total and trapped), plasticity and TMS states."),
     ("network_change_", ""),
