@@ -121,7 +121,8 @@ def test_timeline_run_selected_conditions(tmp_path):
     assert "placebo" not in out.stdout, out.stdout
 
 
-@pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local"])
+@pytest.mark.parametrize("launcher", ["basic", pytest.param("joblib", marks=pytest.mark.slow),
+                                      pytest.param("submitit_local", marks=pytest.mark.slow)])
 def test_sweep_each_job_its_own_dir_and_summary(tmp_path, launcher):
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "sim.cli", "-m", "experiment=dose_response", *TL[:5],

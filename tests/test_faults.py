@@ -110,6 +110,7 @@ def _kill_series(tmp_path: Path, n: int, args, seed: int):
     return outcomes
 
 
+@pytest.mark.slow
 def test_kill_at_random_points_cohort(tmp_path):
     _kill_series(tmp_path, 6, SMALL, seed=1)
 
