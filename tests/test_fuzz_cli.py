@@ -34,7 +34,7 @@ from sim.runio import RESULT_FILES
 from sim.validate import changed_keys
 
 BASE = ["experiment=cohort", "cohort.n_subjects=2", "scan.duration_s=60", "scan.transient_s=5", "progress=false"]
-N_CASES = 12          # the fast suite (keeps make test within its budget); test_random_bad_overrides_many (slow) runs N_CASES_SLOW
+N_CASES = 12          # the fast suite (within its budget); test_random_bad_overrides_many (slow): N_CASES_SLOW
 N_CASES_SLOW = 300
 OUTCOMES: dict[str, int] = {}
 
