@@ -68,8 +68,9 @@ def drug_from_config(cfg: Mapping, atlas: Atlas) -> DrugModel:
         if k not in MECHANISMS:
             raise unknown("drug.mechanisms", k, MECHANISMS)
     mech = {m: check_bool(f"drug.mechanisms.{m}", mech.get(m, True)) for m in MECHANISMS}
-    pk = _params(TwoCompartment, P.PK, dict(cfg.get("pk") or {}), "drug.pk")
-    cv = read_params(P.PK, dict(cfg.get("pk") or {}), "drug.pk")["clearance_cv"]
+    pk_values = read_params(P.PK, dict(cfg.get("pk") or {}), "drug.pk")
+    pk = TwoCompartment(**{k: v for k, v in pk_values.items() if k in TwoCompartment.__dataclass_fields__})
+    cv = pk_values["clearance_cv"]
     receptor = _params(ReceptorParams, P.RECEPTOR, dict(cfg.get("receptor") or {}), "drug.receptor")
     wmap = dict(cfg.get("regional_weights") or {})
     try:
