@@ -31,18 +31,17 @@ from sim.rng import normals_step, padded
 
 @numba.njit(nogil=True, cache=True)
 def workspace(z):  # pragma: no cover - compiled
-    """Scratch of one block: (noise (M8, B), words (4, B), uf (B,), f0, f1, zp like z, acc (N, B), obs (N, B))."""
+    """Scratch of one block: (noise (M8, B), words (4, B), unused, f0, f1, zp like z, acc (N, B), obs (N, B))."""
     n_s, n, nb = z.shape
-    uf = np.empty(nb, np.float32)
-    return (np.empty((padded(n_s * n), nb), np.float32), np.empty((4, nb), np.uint64), uf, np.empty_like(z),
-            np.empty_like(z), np.empty_like(z), np.zeros((n, nb), np.float32), np.empty((n, nb), np.float32))
+    return (np.empty((padded(n_s * n), nb), np.float32), np.empty((4, nb), np.uint64), np.empty(1, np.float32),
+            np.empty_like(z), np.empty_like(z), np.empty_like(z), np.zeros((n, nb), np.float32), np.empty((n, nb), np.float32))
 
 
 @numba.njit(inline="always")
 def increments(ws, k0, k1, step, scale):  # pragma: no cover - compiled
     """Step ``step``'s scaled Wiener increments S dW into the noise rows of ``ws`` (row s * N + i)."""
-    noise, words, uf = ws[0], ws[1], ws[2]
-    normals_step(k0, k1, step, noise, words, uf, uf.view(np.uint32))
+    noise = ws[0]
+    normals_step(k0, k1, step, noise, ws[1])
     n_s, n, nb = scale.shape
     for s in range(n_s):
         for i in range(n):
@@ -119,6 +118,27 @@ def to_kernel(a: np.ndarray) -> np.ndarray:
     """Per-item array (B, ...) -> kernel layout (..., B), C-contiguous; float32 unless given float64."""
     a = np.asarray(a)
     return np.ascontiguousarray(np.moveaxis(a if a.dtype == np.float64 else a.astype(np.float32), 0, -1))
+
+
+def sparse_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights (B, N, N) [target, source] -> the chunk's shared sparsity pattern in kernel layout.
+
+    Returns (values (nnz, B) float32, indptr (N + 1,) int64, indices (nnz,) int64): row i's sources are
+    ``indices[indptr[i]:indptr[i + 1]]`` in increasing order, and an entry is kept if any item of the chunk has
+    a non-zero weight there (the connectome's pattern is shared by every item; about 45 % of the default
+    21 x 21 matrix is non-zero). Skipping weights that are exactly 0 in every item leaves each item's sums,
+    taken in the same order, bit-identical to the dense loop for finite states, so results still do not depend
+    on which items share the chunk.
+    """
+    w = np.asarray(w)
+    n = w.shape[-1]
+    keep = np.any(w != 0, axis=0)
+    rows, cols = np.nonzero(keep)  # row-major: sorted by target, then source
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    values = np.ascontiguousarray(np.moveaxis(w[:, rows, cols], 0, -1), dtype=w.dtype if w.dtype == np.float64
+                                  else np.float32)
+    return values, indptr, cols.astype(np.int64)
 
 
 def state_to_kernel(z: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.numbers import leading_zeros
 
 NOISE_TAG = 0
 INIT_TAG = 1 << 63
@@ -183,13 +184,15 @@ def _sin_cos(t):
 
 
 @numba.njit(nogil=True, error_model="numpy")
-def normals_step(k0, k1, step, out, words, uf, ub):  # pragma: no cover - compiled
+def normals_step(k0, k1, step, out, words):  # pragma: no cover - compiled
     """Fill out (M, B) float32 with the standard normals of integration ``step`` for B items.
 
-    k0, k1: (B,) uint64 key words; scratch: words (4, B) uint64, uf (B,) float32 and ub = uf.view(uint32)
-    (the float's bits give ln's argument reduction without branches). Normal ``i`` of an item comes from
-    call ``i // 8`` (counter (step, i // 8, NOISE_TAG, 0)), word ``(i % 8) // 2``, component ``i % 2``.
-    Every loop over items is branch-free and vectorises.
+    k0, k1: (B,) uint64 key words; scratch: words (4, B) uint64. Normal ``i`` of an item comes from call
+    ``i // 8`` (counter (step, i // 8, NOISE_TAG, 0)), word ``(i % 8) // 2``, component ``i % 2``.
+    ln u1 by integer argument reduction: with v = 2 floor(w / 2^40) + 1 (odd, < 2^25), u1 = v 2^-25,
+    e = floor(log2 v) (leading-zero count) and mantissa m = v 2^-e in [1, 2) (a variable shift), halved with
+    e + 1 when m > sqrt 2; ln u1 = (e - 25) ln 2 + ln m. The loop over items is one branch-free pass with
+    no library calls, so it vectorises (AVX-512: vplzcntd, vpsllvd, vsqrtps).
     """
     m, nb = out.shape  # m: a multiple of NORMALS_PER_CALL (callers pad)
     c0 = np.uint64(step)
@@ -206,26 +209,23 @@ def normals_step(k0, k1, step, out, words, uf, ub):  # pragma: no cover - compil
             cos_row = out[j * NORMALS_PER_CALL + 2 * w]
             sin_row = out[j * NORMALS_PER_CALL + 2 * w + 1]
             wrow = words[w]
-            for b in range(nb):  # u1 and the direction (signs, angle)
+            for b in range(nb):
                 word = wrow[b]
-                uf[b] = (np.float32(np.int64(word >> sh40)) + _HALF) * _TWO_M24
-                a = np.float32(np.int64((word >> sh8) & m24))
-                sc = _ONE - _TWO * np.float32(np.int64(word & one64))
-                ss = _ONE - np.float32(np.int64(word & two64))
-                s, c = _sin_cos((a + _HALF) * (_TWO_M24 * _PI_2) - _PI_4)
-                sin_row[b] = ss * (c + s) * _INV_SQRT2
-                cos_row[b] = sc * (c - s) * _INV_SQRT2
-            for b in range(nb):  # radius sqrt(-2 ln u1), ln by exponent + mantissa
-                bits = ub[b]
-                e = np.float32(np.int32(bits >> np.uint32(23)) - np.int32(127))
-                ub[b] = (bits & np.uint32(0x7FFFFF)) | np.uint32(0x3F800000)
-                mant = uf[b]
+                # radius sqrt(-2 ln u1)
+                v = np.uint32(((word >> sh40) << one64) | one64)  # numba widens uint32 arithmetic: cast once
+                e = np.int32(31) - np.int32(leading_zeros(v))
+                mant = np.float32(np.int32(np.uint32(v << np.uint32(24 - e)))) * _TWO_M24
                 big = np.float32(mant > _SQRT2)
                 mant = mant * (_ONE - _HALF * big)
-                e = e + big
-                rad = np.sqrt(-_TWO * (e * _LN2 + _ln_mantissa(mant)))
-                cos_row[b] *= rad
-                sin_row[b] *= rad
+                ln_u1 = (np.float32(e - np.int32(25)) + big) * _LN2 + _ln_mantissa(mant)
+                rad = np.sqrt(max(-_TWO * ln_u1, np.float32(0.0)))
+                # direction: two sign bits and an angle in [-pi/4, pi/4] rotated by pi/4
+                a = np.float32(np.int32((word >> sh8) & m24))
+                sc = _ONE - _TWO * np.float32(np.int32(word & one64))
+                ss = _ONE - np.float32(np.int32(word & two64))
+                s, c = _sin_cos((a + _HALF) * (_TWO_M24 * _PI_2) - _PI_4)
+                sin_row[b] = ss * (c + s) * (_INV_SQRT2 * rad)
+                cos_row[b] = sc * (c - s) * (_INV_SQRT2 * rad)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -239,10 +239,8 @@ def normals(keys, step0, n_steps, m):  # pragma: no cover - compiled
     mpad = padded(m)
     out = np.empty((n_steps, mpad, nb), np.float32)
     words = np.empty((4, nb), np.uint64)
-    uf = np.empty(nb, np.float32)
-    ub = uf.view(np.uint32)
     k0 = keys[:, 0].copy()
     k1 = keys[:, 1].copy()
     for k in range(n_steps):
-        normals_step(k0, k1, step0 + k, out[k], words, uf, ub)
+        normals_step(k0, k1, step0 + k, out[k], words)
     return out[:, :m]

@@ -34,6 +34,7 @@ from sim.kernel import (
     increments,
     predictor,
     record,
+    sparse_rows,
     to_kernel,
     wants_observation,
     workspace,
@@ -113,9 +114,11 @@ def init_state(p: HopfParams, rng: np.random.Generator) -> np.ndarray:
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def rhs(z, p, aux, out):  # pragma: no cover - compiled
-    """f(z) in the kernel layout, the only copy of the equations: z, out (2, N, B); p = (a_eff, omega, w)
-    with a_eff, omega (N, B) and w (N, N, B). out_x = (W x) + (a_eff - |z|^2) x - omega y, out_y likewise."""
-    a_eff, omega, w = p
+    """f(z) in the kernel layout, the only copy of the equations: z, out (2, N, B); p = (a_eff, omega, wv, indptr,
+    indices) with a_eff, omega (N, B) and the coupling in the chunk's sparsity pattern (:func:`sim.kernel.sparse_rows`:
+    row i's weights wv[k] (B,) from sources indices[k], k in indptr[i]..indptr[i+1]).
+    out_x = (W x) + (a_eff - |z|^2) x - omega y, out_y = (W y) + (a_eff - |z|^2) y + omega x."""
+    a_eff, omega, wv, indptr, indices = p
     n, nb = a_eff.shape
     x = z[0]
     y = z[1]
@@ -125,8 +128,9 @@ def rhs(z, p, aux, out):  # pragma: no cover - compiled
         for b in range(nb):
             cx[b] = 0.0
             cy[b] = 0.0
-        for j in range(n):
-            wij = w[i, j]
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            wij = wv[k]
             xj = x[j]
             yj = y[j]
             for b in range(nb):
@@ -148,8 +152,8 @@ def _observe(z, p, out):  # pragma: no cover - compiled
 
 
 def kernel_params(p: HopfParams, dt_s: float = 1.0) -> tuple:
-    """Kernel-layout params of a chunk: (a_eff (N, B), omega (N, B), w (N, N, B))."""
-    return to_kernel(p.a_eff), to_kernel(p.omega), to_kernel(p.w)
+    """Kernel-layout params of a chunk: (a_eff (N, B), omega (N, B), *sparse_rows(w))."""
+    return (to_kernel(p.a_eff), to_kernel(p.omega), *sparse_rows(p.w))
 
 
 def _kernel_aux(p: HopfParams, zk: np.ndarray, dt_s: float) -> tuple:
