@@ -31,10 +31,10 @@ from sim.rng import normals_step, padded
 
 @numba.njit(nogil=True, cache=True)
 def workspace(z):  # pragma: no cover - compiled
-    """Scratch of one block: (noise (M8, B), words (4, B), unused, f0, f1, zp like z, acc (N, B), obs (N, B))."""
+    """Scratch of one block: (noise (M8, B), words (4, B), f0, f1, zp like z, acc (N, B), obs (N, B))."""
     n_s, n, nb = z.shape
-    return (np.empty((padded(n_s * n), nb), np.float32), np.empty((4, nb), np.uint64), np.empty(1, np.float32),
-            np.empty_like(z), np.empty_like(z), np.empty_like(z), np.zeros((n, nb), np.float32), np.empty((n, nb), np.float32))
+    return (np.empty((padded(n_s * n), nb), np.float32), np.empty((4, nb), np.uint64), np.empty_like(z),
+            np.empty_like(z), np.empty_like(z), np.zeros((n, nb), np.float32), np.empty((n, nb), np.float32))
 
 
 @numba.njit(inline="always")
@@ -54,7 +54,7 @@ def increments(ws, k0, k1, step, scale):  # pragma: no cover - compiled
 @numba.njit(inline="always")
 def predictor(ws, z, dt):  # pragma: no cover - compiled
     """zp = z + f0 dt + S dW (the Euler-Maruyama step, and Heun's predictor)."""
-    noise, f0, zp = ws[0], ws[3], ws[5]
+    noise, f0, zp = ws[0], ws[2], ws[4]
     n_s, n, nb = z.shape
     for s in range(n_s):
         for i in range(n):
@@ -69,7 +69,7 @@ def predictor(ws, z, dt):  # pragma: no cover - compiled
 @numba.njit(inline="always")
 def corrector(ws, z, dt, heun):  # pragma: no cover - compiled
     """Heun: z = z + dt/2 (f0 + f1) + S dW, f1 = f(zp); Euler: z = zp."""
-    noise, f0, f1, zp = ws[0], ws[3], ws[4], ws[5]
+    noise, f0, f1, zp = ws[0], ws[2], ws[3], ws[4]
     if not heun:
         z[:] = zp
         return
@@ -95,7 +95,7 @@ def wants_observation(k, window, stride):  # pragma: no cover - compiled
 def record(ws, out, k, window, stride, sample):  # pragma: no cover - compiled
     """Add this step's observable (in ws obs) to the window sum; write the mean when a sampled window ends.
     Returns the next output row."""
-    acc, obs = ws[6], ws[7]
+    acc, obs = ws[5], ws[6]
     n, nb = obs.shape
     if window == 1:
         out[sample] = obs
@@ -120,25 +120,32 @@ def to_kernel(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(a if a.dtype == np.float64 else a.astype(np.float32), 0, -1))
 
 
-def sparse_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weights (B, N, N) [target, source] -> the chunk's shared sparsity pattern in kernel layout.
+def sparse_rows(*weights: np.ndarray) -> tuple:
+    """Weights (B, N, N) [target, source] -> their shared sparsity pattern over the chunk, in kernel layout.
 
-    Returns (values (nnz, B) float32, indptr (N + 1,) int64, indices (nnz,) int64): row i's sources are
-    ``indices[indptr[i]:indptr[i + 1]]`` in increasing order, and an entry is kept if any item of the chunk has
-    a non-zero weight there (the connectome's pattern is shared by every item; about 45 % of the default
-    21 x 21 matrix is non-zero). Skipping weights that are exactly 0 in every item leaves each item's sums,
-    taken in the same order, bit-identical to the dense loop for finite states, so results still do not depend
-    on which items share the chunk.
+    Returns (values_1, ..., values_W (nnz, B), indptr (N + 1,) int64, indices (nnz,) int64): row i's sources
+    are ``indices[indptr[i]:indptr[i + 1]]`` in increasing order. An entry is kept if any item of the chunk has
+    a non-zero weight there in any of the arrays (the connectome's pattern is shared by every item; about 45 %
+    of the default 21 x 21 matrix is non-zero). Skipping weights that are exactly 0 in every item leaves each
+    item's sums, taken in the same order, bit-identical to the dense loop for finite states, so results still do
+    not depend on which items share the chunk.
     """
-    w = np.asarray(w)
-    n = w.shape[-1]
-    keep = np.any(w != 0, axis=0)
+    ws = [np.asarray(w) for w in weights]
+    n = ws[0].shape[-1]
+    keep = np.zeros((n, n), bool)
+    for w in ws:
+        keep |= np.any(w != 0, axis=0)
     rows, cols = np.nonzero(keep)  # row-major: sorted by target, then source
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    values = np.ascontiguousarray(np.moveaxis(w[:, rows, cols], 0, -1), dtype=w.dtype if w.dtype == np.float64
-                                  else np.float32)
-    return values, indptr, cols.astype(np.int64)
+    values = [np.ascontiguousarray(np.moveaxis(w[:, rows, cols], 0, -1),
+                                   dtype=np.float64 if w.dtype == np.float64 else np.float32) for w in ws]
+    return (*values, indptr, cols.astype(np.int64))
+
+
+def sparse_row_of(indptr: np.ndarray) -> np.ndarray:
+    """Target row of every entry of a :func:`sparse_rows` pattern, (nnz,)."""
+    return np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
 
 
 def state_to_kernel(z: np.ndarray) -> np.ndarray:

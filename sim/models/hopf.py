@@ -168,13 +168,13 @@ def _run(p, aux, hist, z, k0, k1, scale, step0, n_steps, dt, heun, window, strid
     for k in range(n_steps):
         step = step0 + k
         increments(ws, k0, k1, step, scale)
-        rhs(z, p, aux, ws[3])
+        rhs(z, p, aux, ws[2])
         predictor(ws, z, dt)
         if heun:
-            rhs(ws[5], p, aux, ws[4])
+            rhs(ws[4], p, aux, ws[3])
         corrector(ws, z, dt, heun)
         if wants_observation(k, window, stride):
-            _observe(z, p, ws[7])
+            _observe(z, p, ws[6])
             sample = record(ws, out, k, window, stride, sample)
 
 

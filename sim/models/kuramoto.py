@@ -37,6 +37,7 @@ from sim.kernel import (
     increments,
     predictor,
     record,
+    sparse_rows,
     to_kernel,
     wants_observation,
     workspace,
@@ -92,9 +93,10 @@ def init_state(p: KuramotoParams, rng: np.random.Generator) -> np.ndarray:
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def rhs(z, p, aux, out):  # pragma: no cover - compiled
     """d theta/dt in the kernel layout, the only copy of the equation: z, out (1, N, B); p = (omega (N, B),
-    w (N, N, B)); aux (2, N, B) scratch for sin, cos. Uses sum_k W_jk sin(th_k - th_j)
-    = cos th_j (W sin th)_j - sin th_j (W cos th)_j."""
-    omega, w = p
+    wv, indptr, indices) with the coupling in the chunk's sparsity pattern (:func:`sim.kernel.sparse_rows`);
+    aux (2, N, B) scratch for sin, cos.
+    Uses sum_k W_jk sin(th_k - th_j) = cos th_j (W sin th)_j - sin th_j (W cos th)_j."""
+    omega, wv, indptr, indices = p
     n, nb = omega.shape
     th = z[0]
     s = aux[0]
@@ -108,8 +110,9 @@ def rhs(z, p, aux, out):  # pragma: no cover - compiled
     for j in range(n):
         ws[:] = 0.0
         wc[:] = 0.0
-        for k in range(n):
-            wjk = w[j, k]
+        for m in range(indptr[j], indptr[j + 1]):
+            k = indices[m]
+            wjk = wv[m]
             sk = s[k]
             ck = c[k]
             for b in range(nb):
@@ -137,8 +140,8 @@ def _observe(z, p, out):  # pragma: no cover - compiled
 
 
 def kernel_params(p: KuramotoParams, dt_s: float = 1.0) -> tuple:
-    """Kernel-layout params of a chunk: (omega (N, B), w (N, N, B))."""
-    return to_kernel(p.omega), to_kernel(p.w)
+    """Kernel-layout params of a chunk: (omega (N, B), *sparse_rows(w))."""
+    return (to_kernel(p.omega), *sparse_rows(p.w))
 
 
 def _kernel_aux(p: KuramotoParams, zk: np.ndarray, dt_s: float) -> tuple:
@@ -153,14 +156,14 @@ def _run(p, aux, hist, z, k0, k1, scale, step0, n_steps, dt, heun, window, strid
     for k in range(n_steps):
         step = step0 + k
         increments(ws, k0, k1, step, scale)
-        rhs(z, p, aux, ws[3])
+        rhs(z, p, aux, ws[2])
         predictor(ws, z, dt)
         if heun:
-            rhs(ws[5], p, aux, ws[4])
+            rhs(ws[4], p, aux, ws[3])
         corrector(ws, z, dt, heun)
         _wrap(z, p, hist, step)
         if wants_observation(k, window, stride):
-            _observe(z, p, ws[7])
+            _observe(z, p, ws[6])
             sample = record(ws, out, k, window, stride, sample)
 
 

@@ -74,6 +74,8 @@ from sim.kernel import (
     increments,
     predictor,
     record,
+    sparse_row_of,
+    sparse_rows,
     to_kernel,
     wants_observation,
     workspace,
@@ -260,19 +262,23 @@ def rhs(z, p, aux, out):  # pragma: no cover - compiled
 
 @numba.njit(nogil=True, cache=True)
 def _delayed_input(z, p, aux, hist, step):  # pragma: no cover - compiled
-    """aux = (exc, inh) . E(t_n - d) from the ring buffer hist (L, N, B); slot of time t_m = m mod L."""
-    exc, inh, d = p[2], p[3], p[5]
+    """aux = (exc, inh) . E(t_n - d) from the ring buffer hist (L, N, B); slot of time t_m = m mod L.
+
+    The weights are in the chunk's sparsity pattern (:func:`sim.kernel.sparse_rows` of exc and inh stacked):
+    p[2] = (exc values, inh values) (nnz, B), p[3] = (indptr, indices, delay steps per entry)."""
+    (exc, inh), (indptr, indices, d) = p[2], p[3]
     n_slots = hist.shape[0]
-    n, _, nb = exc.shape
+    n = indptr.shape[0] - 1
+    nb = exc.shape[1]
     for j in range(n):
         ce = aux[0, j]
         ci = aux[1, j]
         ce[:] = 0.0
         ci[:] = 0.0
-        for k in range(n):
-            row = hist[(step - d[j, k]) % n_slots, k]
-            we = exc[j, k]
-            wi = inh[j, k]
+        for m in range(indptr[j], indptr[j + 1]):
+            row = hist[(step - d[m]) % n_slots, indices[m]]
+            we = exc[m]
+            wi = inh[m]
             for b in range(nb):
                 ce[b] += we[b] * row[b]
                 ci[b] += wi[b] * row[b]
@@ -295,10 +301,13 @@ def _constants(p: WilsonCowanParams) -> np.ndarray:
 
 
 def kernel_params(p: WilsonCowanParams, dt_s: float = 1.0, exact: bool = False) -> tuple:
-    """Kernel-layout params of a chunk at step dt_s (delays in whole steps):
-    (p_e, w_ei (N, B), exc, inh (N, N, B), constants (12,), delay steps (N, N), exact)."""
-    return (to_kernel(p.p_e), to_kernel(p.w_ei), to_kernel(p.exc), to_kernel(p.inh), _constants(p),
-            delay_steps(p.delay_s, dt_s), exact)
+    """Kernel-layout params of a chunk at step dt_s (delays in whole steps): (p_e, w_ei (N, B),
+    (exc, inh) values (nnz, B), (indptr, indices, delay steps (nnz,)), constants (12,), delay steps (N, N), exact),
+    exc and inh in their joint sparsity pattern over the chunk (:func:`sim.kernel.sparse_rows`)."""
+    ex, ih, indptr, indices = sparse_rows(p.exc, p.inh)
+    steps = delay_steps(p.delay_s, dt_s)
+    per_entry = np.ascontiguousarray(steps[sparse_row_of(indptr), indices], dtype=np.int64)
+    return (to_kernel(p.p_e), to_kernel(p.w_ei), (ex, ih), (indptr, indices, per_entry), _constants(p), steps, exact)
 
 
 def _kernel_aux(p: WilsonCowanParams, zk: np.ndarray, dt_s: float) -> tuple:
@@ -318,14 +327,14 @@ def _run(p, aux, hist, z, k0, k1, scale, step0, n_steps, dt, heun, window, strid
         step = step0 + k
         increments(ws, k0, k1, step, scale)
         _delayed_input(z, p, aux, hist, step)
-        rhs(z, p, aux, ws[3])
+        rhs(z, p, aux, ws[2])
         predictor(ws, z, dt)
         if heun:
-            rhs(ws[5], p, aux, ws[4])
+            rhs(ws[4], p, aux, ws[3])
         corrector(ws, z, dt, heun)
         _push_history(z, p, hist, step)
         if wants_observation(k, window, stride):
-            _observe(z, p, ws[7])
+            _observe(z, p, ws[6])
             sample = record(ws, out, k, window, stride, sample)
 
 
