@@ -144,8 +144,7 @@ def simulate(model: NodeModel, params, seeds: Sequence[np.random.SeedSequence], 
 
 def _initial_state(model: NodeModel, p, keys: np.ndarray) -> np.ndarray:
     """(B, N, S) float32 initial states, each from its item's key (counter range INIT_TAG)."""
-    z = [model.init_state(take_items(p, slice(i, i + 1)), init_generator(k)) for i, k in enumerate(keys)]
-    return np.stack(z).astype(np.float32)
+    return np.asarray(model.init_state(p, [init_generator(k) for k in keys]), np.float32)
 
 
 def _check_finite(model: NodeModel, z: np.ndarray, item_axis: int, step_end: int, settings: Settings) -> None:

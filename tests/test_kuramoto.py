@@ -51,7 +51,7 @@ def test_registered_and_config():
     p = pair([0.3, 0.4])
     assert km.check_dt(cfg["dt_s"], p) is None
     assert km.noise_scale(p).shape == (1, 2, 1)
-    assert km.init_state(p, np.random.default_rng(0)).shape == (2, km.N_STATE)
+    assert km.init_state(p, [np.random.default_rng(0)]).shape == (1, 2, km.N_STATE)
 
 
 def test_uncoupled_oscillators_advance_at_omega():
@@ -65,7 +65,7 @@ def test_uncoupled_oscillators_advance_at_omega():
     st = Settings(dt_s=0.1, duration_s=t, transient_s=0.0, method="heun", block_steps=300, n_threads=1)
     seed = np.random.SeedSequence(3)
     obs = simulate(km, p, [seed], st, Recorder)[0][:, 0]  # (T, N)
-    th_init = km.init_state(p, init_generator(item_keys([seed])[0]))[:, 0]
+    th_init = km.init_state(p, [init_generator(item_keys([seed])[0])])[0, :, 0]
     times = 0.1 * np.arange(1, len(obs) + 1)
     # float32 phase: rounding of theta + dt*omega (ulp(40 rad) = 4e-6 per step) accumulates to ~1e-3 rad
     np.testing.assert_allclose(obs, np.cos(th_init + np.outer(times, p.omega[0])), atol=1e-3)

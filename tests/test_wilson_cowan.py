@@ -74,7 +74,7 @@ def test_registered_and_config():
     p = wc.build(vals, spec(3, 2))
     assert wc.check_dt(cfg["dt_s"], p) is None
     assert wc.noise_scale(p).shape == (2, 3, 2)
-    assert wc.init_state(wc.item(p, 0), np.random.default_rng(0)).shape == (3, wc.N_STATE)
+    assert wc.init_state(p, [np.random.default_rng(i) for i in range(2)]).shape == (2, 3, wc.N_STATE)
 
 
 def test_uncoupled_node_converges_to_steady_state():

@@ -3,7 +3,7 @@
 Each module defines ``NAME``, ``N_STATE``, ``STATE_NAMES``, ``OBSERVATION`` ("direct" or "balloon"),
 ``DEFAULT_DT_S``, ``PARAMS`` (tuple of :class:`sim.params.ParamSpec`), ``CAPABILITIES`` (declared optional
 behaviour: ``kernel``, ``delays``, ``post_step``), a frozen per-item params dataclass, and functions
-``build(values, net)``, ``init_state(p_item, rng)``, ``drift(state, p)``, ``noise_scale(p)``,
+``build(values, net)``, ``init_state(p, rngs)`` (one generator per item), ``drift(state, p)``, ``noise_scale(p)``,
 ``observable(state)``, ``check_dt(dt_s, p)``; with ``kernel``, a ``KERNEL`` whose compiled ``rhs`` is the
 model's only copy of its equations (``drift`` evaluates it too).
 """

@@ -12,7 +12,7 @@ probed: a model lists what it supports in ``CAPABILITIES`` and provides the matc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -56,7 +56,7 @@ class NodeModel(Protocol):
 
     def build(self, values: dict, net) -> Any: ...
 
-    def init_state(self, p_item, rng: np.random.Generator) -> np.ndarray: ...
+    def init_state(self, p, rngs: Sequence[np.random.Generator]) -> np.ndarray: ...
 
     def drift(self, z: np.ndarray, p, *ctx) -> np.ndarray: ...
 

@@ -22,6 +22,7 @@ Conduction delays (ms) are negligible at the BOLD time scale (dt 0.1 s) and are 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numba
@@ -91,25 +92,32 @@ def build(values: dict, net) -> HopfParams:
                       w.astype(np.float32), np.ascontiguousarray(sigma, dtype=np.float32))
 
 
-def init_state(p: HopfParams, rng: np.random.Generator) -> np.ndarray:
-    """Start of one item (N, 2): a draw from the stationary distribution of the linearised network.
+def init_state(p: HopfParams, rngs: Sequence[np.random.Generator]) -> np.ndarray:
+    """Start of every item, (B, N, 2): a draw from the stationary distribution of the linearised network.
 
     The slowest network mode relaxes with a time constant of tens of seconds (about 39 s for the default
     network), comparable to the transient, so a fixed small start would bias the first scan window; the
-    linear stationary covariance (:func:`stationary_cov_complex`) is exact for the noise-driven fixed point up
-    to the cubic term, which the transient then settles. z = L c, with L L^H = M / 2 per real component pair.
-    A network without a stable fixed point (a >= 0 limit cycles) starts from a small random state instead.
+    linear stationary covariance (:func:`stationary_cov_complex`, solved for the whole batch at once) is exact for
+    the noise-driven fixed point up to the cubic term, which the transient then settles. z = L c, with
+    L L^H = M / 2 per real component pair, c from the item's own generator. An item without a stable fixed point
+    (a >= 0 limit cycles) starts from a small random state instead.
     """
-    n = p.omega.shape[-1]
-    a_eff, omega, sigma = (np.asarray(x, float).reshape(1, n) for x in (p.a_eff, p.omega, p.sigma))
-    w = np.asarray(p.w, float).reshape(1, n, n)
-    m = stationary_cov_complex(a_eff, omega, w, sigma)[0] if _stable(a_eff, omega, w) else None
-    if m is None or not np.all(np.isfinite(m)):
-        return (0.1 * rng.standard_normal((n, 2))).astype(np.float32)
-    chol = np.linalg.cholesky(0.5 * (m + m.conj().T) + 1e-12 * np.eye(n))
-    c = rng.standard_normal((n, 2)) @ np.array([1.0, 1j]) / np.sqrt(2.0)  # E[c c^H] = I
-    z = chol @ c
-    return np.stack([z.real, z.imag], axis=-1).astype(np.float32)
+    b, n = p.omega.shape
+    m, stable = _stationary_cov_and_stability(p.a_eff, p.omega, p.w, p.sigma)
+    ok = stable & np.isfinite(m).all(axis=(1, 2))
+    eye = 1e-12 * np.eye(n)
+    chol = np.zeros((b, n, n), complex)
+    if ok.any():
+        chol[ok] = np.linalg.cholesky(0.5 * (m[ok] + m[ok].conj().transpose(0, 2, 1)) + eye)
+    z = np.empty((b, n, 2), np.float32)
+    for i, rng in enumerate(rngs):
+        if ok[i]:
+            c = rng.standard_normal((n, 2)) @ np.array([1.0, 1j]) / np.sqrt(2.0)  # E[c c^H] = I
+            zi = chol[i] @ c
+            z[i] = np.stack([zi.real, zi.imag], axis=-1)
+        else:
+            z[i] = 0.1 * rng.standard_normal((n, 2))
+    return z
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -235,11 +243,6 @@ def _linear_operator(a_eff: np.ndarray, omega: np.ndarray, w: np.ndarray) -> np.
     return w.astype(complex) + eye * (a_eff + 1j * omega)[..., None, :]
 
 
-def _stable(a_eff, omega, w) -> bool:
-    """Whether the fixed point z = 0 of every item is stable (all eigenvalues of L in the left half-plane)."""
-    return bool(np.all(np.linalg.eigvals(_linear_operator(a_eff, omega, w)).real < 0))
-
-
 def stationary_cov_complex(a_eff, omega, w, sigma) -> np.ndarray:
     r"""Stationary covariance M = E[z z^H] of the linearised network, per item, (B, N, N) complex.
 
@@ -251,6 +254,12 @@ def stationary_cov_complex(a_eff, omega, w, sigma) -> np.ndarray:
     ([[A, -Omega], [Omega, A]] commutes with [[0, -I], [I, 0]]), cov(x) = cov(y) = Re(M) / 2
     (:func:`linear_stationary_covariance` is the real 2N form of the same equation).
     """
+    return _stationary_cov_and_stability(a_eff, omega, w, sigma)[0]
+
+
+def _stationary_cov_and_stability(a_eff, omega, w, sigma) -> tuple[np.ndarray, np.ndarray]:
+    """(M (B, N, N) of :func:`stationary_cov_complex`, whether z = 0 is stable for each item (B,)): one
+    eigendecomposition gives both (stable: every eigenvalue of L in the left half-plane)."""
     a_eff, omega, w = np.asarray(a_eff, float), np.asarray(omega, float), np.asarray(w, float)
     sig = np.broadcast_to(np.asarray(sigma, float), a_eff.shape)
     lop = _linear_operator(a_eff, omega, w)
@@ -266,7 +275,7 @@ def stationary_cov_complex(a_eff, omega, w, sigma) -> np.ndarray:
     scale = np.abs(q).max(axis=(1, 2)) + 1e-300
     for b in np.flatnonzero(np.abs(resid).max(axis=(1, 2)) > 1e-8 * scale):
         m[b] = scipy.linalg.solve_continuous_lyapunov(lop[b], -q[b])
-    return 0.5 * (m + m.conj().transpose(0, 2, 1))
+    return 0.5 * (m + m.conj().transpose(0, 2, 1)), (lam.real < 0).all(axis=-1)
 
 
 def expected_cov(p: HopfParams) -> np.ndarray:

@@ -26,6 +26,7 @@ wrapping; in float32 the unwrapped phase keeps ~1e-4 rad resolution up to ~1000 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numba
@@ -85,9 +86,10 @@ def build(values: dict, net) -> KuramotoParams:
                           np.ascontiguousarray(sigma, dtype=np.float32))
 
 
-def init_state(p: KuramotoParams, rng: np.random.Generator) -> np.ndarray:
-    """Uniformly random phases for one item, (N, 1)."""
-    return (2 * np.pi * rng.random((p.omega.shape[-1], 1))).astype(np.float32)
+def init_state(p: KuramotoParams, rngs: Sequence[np.random.Generator]) -> np.ndarray:
+    """Uniformly random phases, one generator per item: (B, N, 1)."""
+    n = p.omega.shape[-1]
+    return np.stack([2 * np.pi * rng.random((n, 1)) for rng in rngs]).astype(np.float32)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")

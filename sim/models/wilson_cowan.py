@@ -62,6 +62,7 @@ State layout: ``(batch, region, 2)`` with ``[..., 0] = E``, ``[..., 1] = I``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numba
@@ -190,10 +191,10 @@ def sigmoid_slope(x, a: float, theta: float):
     return 0.25 * a / (c * c)
 
 
-def init_state(p: WilsonCowanParams, rng: np.random.Generator) -> np.ndarray:
-    """Low-activity random start for one item (N, 2); the transient is discarded by the caller."""
+def init_state(p: WilsonCowanParams, rngs: Sequence[np.random.Generator]) -> np.ndarray:
+    """Low-activity random start, one generator per item: (B, N, 2); the transient is discarded by the caller."""
     n = p.p_e.shape[-1]
-    return (0.05 + 0.02 * rng.random((n, 2))).astype(np.float32)
+    return np.stack([0.05 + 0.02 * rng.random((n, 2)) for rng in rngs]).astype(np.float32)
 
 
 _F = np.float32
