@@ -132,23 +132,24 @@ def simulate_items(world: World, net: NetworkSpec, seeds: Sequence[np.random.See
     """
     model = world.model
     params = model.build(world.model_values, net)
-    first, inverse = unique_items(params, seeds)
+    first, inverse = unique_items(params, None if world.metric_settings.engine == "linear" else seeds)
     if progress is not None and len(first) < len(inverse):  # copies count as done
         progress((len(inverse) - len(first)) * (world.settings.n_steps + world.settings.n_transient))
     out = _simulate_params(world, take_items(params, first), [seeds[i] for i in first], progress)
     return {k: ({m: a[inverse] for m, a in v.items()} if isinstance(v, dict) else v[inverse]) for k, v in out.items()}
 
 
-def unique_items(params, seeds: Sequence[np.random.SeedSequence]) -> tuple[np.ndarray, np.ndarray]:
+def unique_items(params, seeds: Sequence[np.random.SeedSequence] | None) -> tuple[np.ndarray, np.ndarray]:
     """(first, inverse): indices of the distinct items (first occurrence, in order) and, for every item, its
-    position in ``first``. Two items are the same when their noise keys and every per-item parameter array
-    are equal byte for byte (a BLAKE2b digest of both)."""
-    keys = item_keys(seeds)
+    position in ``first``. Two items are the same when every per-item parameter array and (unless ``seeds`` is
+    None, as for the noise-free linear engine) their noise keys are equal byte for byte (a BLAKE2b digest)."""
     arrays = [np.ascontiguousarray(getattr(params, f.name)) for f in fields(params)
               if not f.metadata.get("shared", False) and isinstance(getattr(params, f.name), np.ndarray)]
+    n = len(arrays[0])
+    keys = item_keys(seeds) if seeds is not None else np.zeros((n, 0), np.uint64)
     seen: dict[bytes, int] = {}
-    first, inverse = [], np.empty(len(keys), np.int64)
-    for i in range(len(keys)):
+    first, inverse = [], np.empty(n, np.int64)
+    for i in range(n):
         h = hashlib.blake2b(keys[i].tobytes(), digest_size=20)
         for a in arrays:
             h.update(a[i].tobytes())

@@ -34,6 +34,10 @@ def test_unique_items_groups_equal_parameters_and_streams_only():
     # item 2 repeats item 0; item 1 (other subject) and item 3 (same subject, other scan stream) differ
     np.testing.assert_array_equal(first, [0, 1, 3])
     np.testing.assert_array_equal(inverse, [0, 1, 0, 2])
+    # without noise (the linear engine) only the parameters count: item 3 is item 0's network
+    first, inverse = unique_items(world.model.build(world.model_values, net), None)
+    np.testing.assert_array_equal(first, [0, 1])
+    np.testing.assert_array_equal(inverse, [0, 1, 0, 0])
 
 
 @pytest.mark.parametrize("engine", ["simulated", "linear"])
