@@ -582,7 +582,25 @@ def section_noise(args) -> dict:
         rates[k] = normals_per_second(k, seconds=0.5 if args.quick else 2.0)
         print(f"  {k} thread{'s' if k > 1 else ' '}: {rates[k] / 1e6:7.1f} M normals/s  -> numpy-noise ceiling for "
               f"hopf (2 normals per node-step): {rates[k] / 2e6:6.1f} M node-steps/s")
+    ours = kernel_normals_per_second(seconds=0.5 if args.quick else 2.0)
+    print(f"  for comparison, the kernels' own generator (sim.rng: Philox4x64-10 + Box-Muller, 256 items x 48 normals "
+          f"per step), 1 thread: {ours / 1e6:7.1f} M normals/s = {ours / rates[1]:.2f}x numpy's")
     return rates
+
+
+def kernel_normals_per_second(seconds: float, n_items: int = 256, steps: int = 200) -> float:
+    """Normals per second of :func:`sim.rng.normals` (the generator the kernels call inside their loop)."""
+    import numpy as np
+
+    from sim.rng import normals
+
+    keys = np.random.default_rng(0).integers(0, 2**63, (n_items, 2)).astype(np.uint64)
+    normals(keys, 0, 2, 48)  # compile / load from cache
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        normals(keys, done, steps, 48)
+        done += steps
+    return done * 48 * n_items / (time.perf_counter() - t0)
 
 
 def section_neurolib(args, results) -> dict:
