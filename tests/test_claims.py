@@ -103,7 +103,7 @@ def test_registry_covers_the_seed_claims():
             assert c.reason, c.id
         if c.source == "seed":
             assert c.seeds, c.id
-    assert {c.id for c in reg.claims if not c.testable} >= {"bdnf", "j", "h_release", "clinical_response"}
+    assert {c.id for c in reg.claims if not c.testable} >= {"bdnf", "h_release", "clinical_response"}
     assert any(set(p.ids) == {"b_up", "b_down"} for p in reg.contradictions)
     assert any(set(p.ids) == {"d", "lit_anticevic2012"} for p in reg.contradictions)
 

@@ -15,6 +15,10 @@ The rule (also in the header of ``configs/claims/registry.yaml`` and in the repo
   ``expected: either`` is two-sided (no "opposite"); ``toward_healthy`` takes its side from the run
   (healthy − depressed, untreated, all scans) and is "not evaluated" if that difference is not itself
   significant and at least the minimal effect size.
+* ``expected: no_difference`` (a claim that two things do not differ) is an equivalence test (two one-sided
+  tests at the same level, Schuirmann 1987): "reproduced" if the whole CI lies within ± the minimal effect size,
+  "opposite" if the CI excludes 0 and |effect| ≥ the minimal effect size (a difference exists), "not
+  reproduced" otherwise (the run cannot tell).
 """
 
 from __future__ import annotations
@@ -63,6 +67,12 @@ def classify(mean: float, low: float, high: float, expected: str, min_effect: fl
     """Verdict and reason for an effect with CI; ``expected`` in increase | decrease | either."""
     if not (np.isfinite(low) and np.isfinite(high)):
         return NOT_EVALUATED, "too few subjects for a confidence interval"
+    if expected == "no_difference":
+        if -min_effect < low and high < min_effect:
+            return REPRODUCED, f"the whole CI lies within ±{min_effect:g} (equivalence: no difference that matters)"
+        if (low > 0 or high < 0) and abs(mean) >= min_effect:
+            return OPPOSITE, f"the CI excludes 0 and |effect| ≥ {min_effect:g}: there is a difference"
+        return NOT_REPRODUCED, f"the CI neither lies within ±{min_effect:g} nor shows a difference of that size"
     if low <= 0 <= high:
         return NOT_REPRODUCED, "the 95% CI includes 0"
     side = 1 if low > 0 else -1
@@ -109,6 +119,14 @@ def readout_values(ds, readout: Readout):
         if readout.metric not in ds:
             raise NotEvaluable(f"metric {readout.metric} is not in this run")
         return ds[readout.metric].transpose("condition", "subject", "time_h")
+    if readout.kind in ("activity", "activity_diff"):
+        if "amp" not in ds:
+            raise NotEvaluable("per-region activity (amp) is not in this run")
+        amp = ds["amp"].transpose("condition", "subject", "time_h", "region")
+        out = amp.isel(region=_region_index(ds, readout.a)).mean("region")
+        if readout.kind == "activity_diff":
+            out = out - amp.isel(region=_region_index(ds, readout.b)).mean("region")
+        return out
     if readout.kind == "gbc":
         if "gbc" not in ds:
             raise NotEvaluable("per-region gbc is not in this run")
@@ -135,6 +153,8 @@ def readout_values(ds, readout: Readout):
 
 
 def unit_of(readout: Readout) -> str:
+    if readout.kind in ("activity", "activity_diff"):
+        return "ln"
     if readout.kind != "metric":
         return "r"
     from sim.metrics import describe

@@ -20,7 +20,7 @@ from sim.pharmacology.slow import MECHANISMS  # the one list of drug mechanisms
 REGISTRY_PATH = CONFIG_DIR / "claims" / "registry.yaml"
 DEPENDENCIES = MECHANISMS + ("phenotype",)
 CONTRASTS = ("vs_control", "vs_baseline", "between", "level")
-EXPECTED = ("increase", "decrease", "either", "toward_healthy", "below_zero", "above_zero")
+EXPECTED = ("increase", "decrease", "either", "toward_healthy", "below_zero", "above_zero", "no_difference")
 SOURCES = ("seed", "literature")
 
 
@@ -32,9 +32,11 @@ class SeedQuote:
 
 @dataclass(frozen=True)
 class Readout:
-    """What is measured: a named metric, the mean FC between two sets of regions/networks, or mean GBC."""
+    """What is measured: a named metric, the mean FC between two sets of regions/networks, mean GBC, the FC change
+    of one region against its rivals, or activity (ln BOLD SD, variable ``amp``) of a set of regions or the
+    difference of two sets' activity (an asymmetric measure: a minus b)."""
 
-    kind: str  # "metric" | "pair" | "gbc" | "most_changed" (a = [target], b = the rivals)
+    kind: str  # metric | pair | gbc | most_changed (a = [target], b = the rivals) | activity | activity_diff
     metric: str | None = None
     a: tuple[str, ...] = ()
     b: tuple[str, ...] = ()
@@ -46,6 +48,10 @@ class Readout:
             return f"FC {'+'.join(self.a)} <-> {'+'.join(self.b)}"
         if self.kind == "most_changed":
             return f"FC change of {self.a[0]} minus the largest of {'+'.join(self.b)}"
+        if self.kind == "activity":
+            return f"activity of {'+'.join(self.a)}"
+        if self.kind == "activity_diff":
+            return f"activity of {'+'.join(self.a)} minus activity of {'+'.join(self.b)}"
         return f"GBC of {'+'.join(self.a)}"
 
 
@@ -170,7 +176,8 @@ def _one_of(key: str, value, allowed: Iterable[str]) -> str:
 
 def _readout(spec, key: str) -> Readout:
     if not isinstance(spec, Mapping) or len(spec) != 1:
-        raise ConfigError(f"{key}: give exactly one of metric: <name>, pair: {{a: [...], b: [...]}}, gbc: [...]")
+        raise ConfigError(f"{key}: give exactly one of metric: <name>, pair: {{a: [...], b: [...]}}, gbc: [...], "
+                          "activity: [...], activity_diff: {a: [...], b: [...]}, most_changed: {target, others}")
     (kind, v), = spec.items()
     if kind == "metric":
         return Readout("metric", metric=str(v))
@@ -184,7 +191,17 @@ def _readout(spec, key: str) -> Readout:
         if not isinstance(v, Mapping) or "target" not in v or "others" not in v:
             raise ConfigError(f"{key}.most_changed: needs 'target' (a region) and 'others' (regions)")
         return Readout("most_changed", a=(str(v["target"]),), b=_names(v["others"], f"{key}.most_changed.others"))
-    raise ConfigError(f"{key}: unknown read-out {kind!r}; allowed: metric, pair, gbc, most_changed")
+    if kind == "activity":
+        return Readout("activity", a=_names(v, f"{key}.activity"))
+    if kind == "activity_diff":
+        if not isinstance(v, Mapping) or "a" not in v or "b" not in v:
+            raise ConfigError(f"{key}.activity_diff: needs lists 'a' and 'b' of region or network names")
+        a, b = _names(v["a"], f"{key}.activity_diff.a"), _names(v["b"], f"{key}.activity_diff.b")
+        if set(a) & set(b):
+            raise ConfigError(f"{key}.activity_diff: 'a' and 'b' share {sorted(set(a) & set(b))}; they must differ")
+        return Readout("activity_diff", a=a, b=b)
+    raise ConfigError(f"{key}: unknown read-out {kind!r}; allowed: metric, pair, gbc, most_changed, activity, "
+                      "activity_diff")
 
 
 def _claim(d: Mapping, windows: Mapping[str, Window], i: int) -> Claim:
