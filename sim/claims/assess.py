@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sim.claims.evaluate import PairView, Result, contradictions, evaluate, evaluate_by_window
+from sim.claims.evaluate import Onset, PairView, Result, contradictions, evaluate, evaluate_by_window, onsets
 from sim.claims.origin import Origin, origins
 from sim.claims.registry import Registry, known_names, load_registry, validate
 from sim.claims.stability import Stability, stability_of
@@ -27,6 +27,7 @@ class Assessment:
     expected: dict[str, Result] | None = None   # the same claims on the linear (noise-free) engine's results
     variants: list | None = None                # sim.claims.ablation.Variant list (default first)
     design: dict = field(default_factory=dict)  # trial design, engine, replicates of the run
+    onsets: dict[str, Onset] = field(default_factory=dict)  # timing pairs: each side's onset, scan by scan
 
     def shown_verdict(self, cid: str) -> str:
         """The verdict as displayed: a fragile 'reproduced' (or 'opposite') is shown as fragile."""
@@ -76,4 +77,5 @@ def assess(ds, cfg: Mapping | None, registry: Registry | None = None, variants=N
     orig = origins(ds, cfg, registry, primary, variants) if cfg is not None else {}
     expected = {r.claim_id: r for r in evaluate(expected_ds, registry)} if expected_ds is not None else None
     design = {k: ds.attrs.get(k) for k in ("trial_noise", "engine", "replicates", "baseline_scans", "seed")}
-    return Assessment(registry, primary, by_window, pairs, stab, orig, expected, variants, design)
+    return Assessment(registry, primary, by_window, pairs, stab, orig, expected, variants, design,
+                      onsets(ds, registry))

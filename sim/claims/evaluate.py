@@ -23,6 +23,7 @@ The rule (also in the header of ``configs/claims/registry.yaml`` and in the repo
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,8 +34,8 @@ from sim.claims.verdicts import NOT_EVALUATED, NOT_REPRODUCED, NOT_TESTABLE, OPP
 from sim.stats import t_interval
 
 __all__ = ["NOT_EVALUATED", "NOT_REPRODUCED", "NOT_TESTABLE", "OPPOSITE", "REPRODUCED", "VERDICTS", "NotEvaluable",
-           "Result", "classify", "contradictions", "evaluate", "evaluate_by_window", "evaluate_claim",
-           "per_subject_effect", "readout_values", "t_interval"]
+           "Onset", "Result", "classify", "contradictions", "evaluate", "evaluate_by_window", "evaluate_claim",
+           "onset", "per_subject_effect", "readout_values", "t_interval"]
 
 
 class NotEvaluable(Exception):
@@ -314,4 +315,49 @@ def contradictions(registry: Registry, primary: dict[str, Result], by_window: di
                               if cid in res and res[cid].verdict == REPRODUCED))
         out.append(PairView(p.ids, p.about, (primary[p.ids[0]], primary[p.ids[1]]), (wins[0], wins[1]),
                             (regs[0], regs[1]), p.same_computation))
+    return out
+
+
+@dataclass(frozen=True)
+class Onset:
+    """When a claim's contrast first changes after time 0, scan by scan (each scan its own window).
+
+    ``first_change_h``: the first scan whose effect has a CI excluding 0 and |effect| >= the minimal effect size, in
+    either direction; ``first_claimed_h``: the first scan where the claim itself is reproduced (its expected
+    direction); None = no such scan up to ``until_h``. ``per_scan``: the Result at every scan in (0, until_h]."""
+
+    claim_id: str
+    until_h: float
+    first_change_h: float | None
+    first_claimed_h: float | None
+    per_scan: tuple[Result, ...]
+
+
+def onset(ds, claim: Claim, registry: Registry, until_h: float) -> Onset:
+    """The latency of a testable claim's change at the run's scan resolution (e.g. scans at 5, 10, 20 min, 1 h, ...):
+    the claim's contrast evaluated at each single scan in (0, ``until_h``]."""
+    t = np.asarray(ds["time_h"].values, dtype=float)
+    scans = t[(t > 0) & (t <= until_h + registry.time_tolerance_h)]
+    wins = {f"_scan_{x:g}": Window(f"_scan_{x:g}", f"scan at {x:g} h", (float(x),)) for x in scans}
+    reg = dataclasses.replace(registry, windows={**registry.windows, **wins})
+    plain = dataclasses.replace(claim, reference_window=None)
+    res = tuple(evaluate_claim(ds, plain, reg, w) for w in wins)
+    unit = unit_of(claim.readout)
+    m_eff = min_effect_for(registry, unit)
+    change = [r.scans_h[0] for r in res if r.scans_h
+              and classify(r.effect, r.low, r.high, "either", m_eff)[0] == REPRODUCED]
+    claimed = [r.scans_h[0] for r in res if r.scans_h and r.verdict == REPRODUCED]
+    return Onset(claim.id, float(until_h), change[0] if change else None, claimed[0] if claimed else None, res)
+
+
+def onsets(ds, registry: Registry) -> dict[str, Onset]:
+    """Onsets of both claims of every contradiction pair that asks for one (``latency_until_h``)."""
+    out = {}
+    for p in registry.contradictions:
+        if p.latency_until_h is None:
+            continue
+        for cid in p.ids:
+            c = registry.get(cid)
+            if c.testable:
+                out[cid] = onset(ds, c, registry, p.latency_until_h)
     return out

@@ -119,6 +119,7 @@ class Pair:
     about: str
     same_computation: bool = False   # both sides are one number (same read-out, contrast, windows) judged
                                      # in opposite directions
+    latency_until_h: float | None = None  # a pair about timing: each side's onset scan by scan up to this time
 
 
 @dataclass(frozen=True)
@@ -302,7 +303,11 @@ def load_registry(source: str | Path | Mapping | None = None) -> Registry:
                     and ca.window == cb.window and ca.reference_window == cb.reference_window):
                 raise ConfigError(f"{key}: same_computation needs two testable claims with the same readout, "
                                   "contrast, window and reference_window")
-        pairs.append(Pair((str(a), str(b)), str(p.get("about", "")), same))
+        lat = p.get("latency_until_h")
+        if lat is not None and not (isinstance(lat, (int, float)) and lat > 0):
+            raise ConfigError(f"{key}.latency_until_h: expected a positive number of hours, got {lat!r}")
+        pairs.append(Pair((str(a), str(b)), str(p.get("about", "")), same,
+                          float(lat) if lat is not None else None))
     excluded = tuple(Excluded(str(e["file"]), str(e["quote"]), str(e["reason"]))
                      for e in (data.get("excluded") or []))
     titles = {str(k): str(v) for k, v in (data.get("seed_titles") or {}).items()}

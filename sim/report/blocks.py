@@ -337,7 +337,32 @@ def _contradictions(ctx: ReportContext) -> list[Block]:
         B.append(Block("table", header=["Claim", "Verdict", "Stability", "Effect at its window",
                                         "Reproduced in windows", "Reproduced in regimes"], rows=rows))
         B.append(Block("p", _supports_sentence(ctx, p) + " " + pair_sentence(p.ids, p.holds_in_windows, wl)))
+        if any(cid in ctx.assessment.onsets for cid in p.ids):
+            B.append(Block("p", _onset_sentence(ctx, p)))
     return B
+
+
+def _onset_sentence(ctx: ReportContext, p) -> str:
+    """The latency of each side's change at the run's scan resolution (a timing pair)."""
+    from sim.plots._common import fmt_time
+
+    def at(t):
+        return "no scan" if t is None else fmt_time(t, None)
+
+    parts = []
+    for cid in p.ids:
+        o = ctx.assessment.onsets.get(cid)
+        if o is None:
+            continue
+        first = next((r for r in o.per_scan if r.scans_h and r.scans_h[0] == o.first_change_h), None)
+        eff = f" ({effect_text(first)})" if first is not None else ""
+        parts.append(f"{cid}: first scan with a change in either direction: {at(o.first_change_h)}{eff}; first "
+                     f"scan with the change the claim states ({expected_text(ctx.registry.get(cid))}): "
+                     f"{at(o.first_claimed_h)}")
+    o0 = next(ctx.assessment.onsets[c] for c in p.ids if c in ctx.assessment.onsets)
+    grid = ", ".join(fmt_time(r.scans_h[0], None) for r in o0.per_scan if r.scans_h)
+    return (f"Onset, scan by scan (each scan alone as the window; scans after time 0 up to "
+            f"{fmt_time(o0.until_h, None)}: {grid}): " + "; ".join(parts) + ".")
 
 
 def _supports_sentence(ctx: ReportContext, p) -> str:
