@@ -309,8 +309,12 @@ def contradictions(registry: Registry, primary: dict[str, Result], by_window: di
     for p in registry.contradictions:
         wins, regs = [], []
         for cid in p.ids:
-            wins.append(tuple(w for w in registry.windows_of(registry.get(cid))
-                              if (cid, w) in by_window and by_window[(cid, w)].verdict == REPRODUCED))
+            c = registry.get(cid)
+            if c.testable and not registry.windows_of(c):   # names no time: holds at its own window (every scan)
+                wins.append((c.window,) if primary[cid].verdict == REPRODUCED else ())
+            else:
+                wins.append(tuple(w for w in registry.windows_of(c)
+                                  if (cid, w) in by_window and by_window[(cid, w)].verdict == REPRODUCED))
             regs.append(tuple(name for name, res in (variants or {}).items()
                               if cid in res and res[cid].verdict == REPRODUCED))
         out.append(PairView(p.ids, p.about, (primary[p.ids[0]], primary[p.ids[1]]), (wins[0], wins[1]),

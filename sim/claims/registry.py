@@ -146,8 +146,13 @@ class Registry:
     excluded: tuple[Excluded, ...] = ()
 
     def windows_of(self, claim: Claim) -> tuple[str, ...]:
-        """The timeline windows a claim speaks about (its ``speaks_about``, else every timeline window)."""
-        return claim.speaks_about or self.timeline_windows
+        """The timeline windows a claim speaks about: its ``speaks_about``; else none for a claim that names no
+        time (its window is every scan, e.g. depressed vs healthy without treatment); else every timeline window."""
+        if claim.speaks_about:
+            return claim.speaks_about
+        if claim.window is not None and self.windows[claim.window].all:
+            return ()
+        return self.timeline_windows
 
     def get(self, claim_id: str) -> Claim:
         for c in self.claims:

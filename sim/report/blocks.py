@@ -268,17 +268,42 @@ def _summary(ctx: ReportContext) -> list[Block]:
     return B
 
 
+KIND_WORDS = {"exc": "excitatory coupling (E->E)", "inh": "cross-inhibitory coupling (E->I)"}
+
+
+def _target_words(t: Mapping) -> str:
+    """One drug target in words: which edges, which way, how much at the full state, and its source."""
+    way = "strengthens" if t["gain"] > 0 else "weakens"
+    full = f"{abs(t['gain']):.0%}" if t["gain"] >= -1 else f"{abs(t['gain']):g}x"
+    return (f"{t['state']}: {way} the {KIND_WORDS.get(t['kind'], t['kind'])} between {t['between']}, by up to "
+            f"{full} at the full {t['state']} state (edge x (1 {'+' if t['gain'] >= 0 else '-'} {abs(t['gain']):g} "
+            f"x state)); source: {t['source']}")
+
+
 def _hypotheses(ctx: ReportContext) -> list[Block]:
     targets = ctx.run.get("targets") or []
-    if not targets:
+    acute = ctx.run.get("acute") or {}
+    if not targets and not acute:
         return []
-    items = [f"{t['state']} scales {t['kind']} coupling between {t['between']} by 1 + {t['gain']:g} x state "
-             f"(source: {t['source']})" for t in targets]
-    return [Block("h2", "The drug's hypothesis in this run"),
-            Block("p", "The slow effects of ketamine (plasticity) and TMS act only on these edges (drug.targets in "
-                       "configs/drug/ketamine.yaml); every gain is assumed. A verdict on a read-out made of these "
-                       "edges is marked *built in* below: it follows from the assumed target."),
-            Block("ul", items=items)]
+    B = [Block("h2", "The drug's hypothesis in this run")]
+    if acute:
+        w = acute.get("weights") or {}
+        wtxt = ", ".join(f"{k} {v:g}" for k, v in w.items()) or "1 everywhere"
+        B.append(Block("p", "**Acute (disinhibition, trapping)**: while ketamine blocks NMDA receptors (block = "
+                            "receptor occupancy from the plasma level, plus the part trapped in closed channels that "
+                            f"outlasts the plasma: trapping τ {acute.get('tau_trap_h', '?'):g} h, release τ "
+                            f"{acute.get('tau_untrap_h', '?'):g} h), every region's drive onto its interneurons is "
+                            "scaled by 1 − block × w and its excitability rises by "
+                            f"{acute.get('excitability_per_block', 0):g} × block × w (Hopf a, 1/s). w = regional "
+                            f"weight ({wtxt}; other regions 1), assumed from interneuron density maps. These act on "
+                            "every region, not on chosen edges; all values are assumed (configs/drug/ketamine.yaml)."))
+    if targets:
+        B.append(Block("p", "**Slow (plasticity after ketamine; the TMS state during a course)**: these states act "
+                            "only on the edges below (drug.targets); every gain is assumed. A verdict on a read-out "
+                            "made of these edges is marked *built in* below: it follows from the assumed target, and "
+                            "the column 'Carried by' names the hypothesis each verdict rests on."))
+        B.append(Block("ul", items=[_target_words(t) for t in targets]))
+    return B
 
 
 def _main_table(ctx: ReportContext) -> list[Block]:
@@ -318,7 +343,7 @@ def _contradictions(ctx: ReportContext) -> list[Block]:
     B.append(Block("p", "Each pair below makes opposite statements. For each side: its verdict at its own window, "
                         "the time windows in which the simulation reproduces it, and (with experiment=claims) the "
                         "regimes - mechanism switched off or other depressed preset - in which it is reproduced."))
-    wl = {w: reg.windows[w].label for w in reg.timeline_windows}
+    wl = {w: reg.windows[w].label for w in reg.windows}
     for p in ctx.pairs:
         B.append(Block("h3", p.about))
         rows = []
@@ -381,15 +406,20 @@ def _supports_sentence(ctx: ReportContext, p) -> str:
         cid = sides[0]
         st = _stability_text(ctx, cid)
         carried = _carried_by(ctx, cid)
-        return (f"{lead}this run supports **{cid}** ({ctx.assessment.shown_verdict(cid)}; stability: {st}; "
-                f"carried by: {carried}).")
+        return _cap(f"{lead}this run supports **{cid}** ({ctx.assessment.shown_verdict(cid)}; stability: {st}; "
+                    f"carried by: {carried}).")
     if len(sides) == 2:
-        return f"{lead}this run reproduces both sides at their own windows (their read-outs or contrasts differ)."
+        return _cap(f"{lead}this run reproduces both sides at their own windows (their read-outs or contrasts "
+                    "differ).")
     opp = [cid for k, cid in enumerate(p.ids) if p.primary[k].verdict == OPPOSITE]
     if opp:
-        return (f"{lead}this run supports neither side; it finds the opposite of {' and '.join(opp)} "
-                f"(stability: {'; '.join(_stability_text(ctx, c) for c in opp)}).")
-    return f"{lead}this run supports neither side at its own window."
+        return _cap(f"{lead}this run supports neither side; it finds the opposite of {' and '.join(opp)} "
+                    f"(stability: {'; '.join(_stability_text(ctx, c) for c in opp)}).")
+    return _cap(f"{lead}this run supports neither side at its own window.")
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
 
 
 def _carried_by(ctx: ReportContext, cid: str) -> str:
@@ -402,8 +432,12 @@ def _carried_by(ctx: ReportContext, cid: str) -> str:
     elif o is not None and o.inputs:
         mechs = list(o.inputs)
     if not mechs:
-        return ("no single mechanism found by the ablations" if ctx.variants else
-                (o.kind if o is not None else "—") + " (run experiment=claims for the mechanisms)")
+        if ctx.variants:
+            return "no single mechanism found by the ablations"
+        if o is not None and o.acting:
+            return ("not separated in this run; acting on the treated side only at these scans: "
+                    + ", ".join(_acting_word(ctx, m) for m in o.acting) + " (experiment=claims switches each off)")
+        return (o.kind if o is not None else "—") + " (run experiment=claims for the mechanisms)"
     targets = ctx.run.get("targets") or []
     out = []
     for m in mechs:
@@ -415,12 +449,20 @@ def _carried_by(ctx: ReportContext, cid: str) -> str:
     return "; ".join(out)
 
 
+def _acting_word(ctx: ReportContext, m: str) -> str:
+    if m == "phenotype":
+        return f"the depressed preset ({ctx.run.get('preset', '')}, an input)"
+    n = sum(1 for t in (ctx.run.get("targets") or []) if t["state"] == m)
+    return f"{m} ({n} assumed target edge set{'s' if n != 1 else ''})" if n else m
+
+
 def _by_window(ctx: ReportContext) -> list[Block]:
     reg = ctx.registry
     B: list[Block] = []
     B.append(Block("h2", "When does each claim hold?"))
-    B.append(Block("p", "The same contrast evaluated in every time window of the run (claims that compare two "
-                        "windows by construction - e_peak_rise, e_peak_fall - are left out). Time 0 = start of "
+    B.append(Block("p", "The same contrast evaluated in each time window the claim speaks about (claims that "
+                        "compare two windows by construction - e_peak_rise, e_peak_fall - and claims that name no "
+                        "time, such as depressed vs healthy without treatment, are left out). Time 0 = start of "
                         "the (first) infusion or TMS session."))
     if "windows" in ctx.claim_figures:
         B.append(Block("img", path=ctx.claim_figures["windows"],
@@ -611,6 +653,12 @@ def run_info(ds, cfg=None) -> dict:
     if cfg is not None and cfg.get("experiment") is not None:
         info["experiment"] = str(cfg["experiment"].get("name", info["experiment"]))
     if cfg is not None and cfg.get("drug") is not None:
+        d = cfg["drug"]
+        rec, acute = d.get("receptor") or {}, d.get("acute") or {}
+        info["acute"] = {"excitability_per_block": float(acute.get("excitability_per_block", 0.0)),
+                         "weights": {str(k): float(v) for k, v in (d.get("regional_weights") or {}).items()},
+                         "tau_trap_h": float(rec.get("tau_trap_h", float("nan"))),
+                         "tau_untrap_h": float(rec.get("tau_untrap_h", float("nan")))}
         info["targets"] = [{"state": str(t.get("state")), "kind": str(t.get("kind")), "gain": float(t.get("gain")),
                             "between": " and ".join(x if isinstance(x, str) else "+".join(x) for x in t["between"]),
                             "source": str(t.get("source", "assumed"))} for t in (cfg["drug"].get("targets") or [])]
