@@ -38,6 +38,11 @@ METRIC_TABLE: dict[str, tuple[str, str]] = {
     "amp_{net}": ("activity of network {net}: mean over its regions of ln(SD of the region's BOLD signal over the "
                   "scan), the diagonal of the scan covariance; a difference of 0.05 = about 5 % more fluctuation "
                   "amplitude (an ALFF-like amplitude measure, Zang et al. 2007 Brain Dev 29:83)", "ln"),
+    "task_dmn_per_tpn": ("task block on the TPN, linear response of the model (sim/claims/task.py): mean DMN "
+                         "signal change during the block divided by the mean change of the driven TPN regions; "
+                         "negative = reciprocal (the DMN goes down while the TPN goes up)", "1"),
+    "task_recovery_s": ("task block on the TPN, linear response of the model (sim/claims/task.py): time after the "
+                        "block until the DMN's mean signal stays within 10 % of its largest deviation during it", "s"),
     "gbc_mean": ("global brain connectivity: mean over regions of each region's mean FC with all "
                  "others (Cole et al. 2010 NeuroImage 49:3132)", "r"),
     "synchrony": ("time mean of the Kuramoto order parameter R(t) = |mean_j exp(i phi_j(t))| of the "

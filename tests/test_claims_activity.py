@@ -153,3 +153,67 @@ def test_amp_is_in_the_results_of_both_engines():
         assert ds["amp"].dims == ("condition", "subject", "time_h", "region")
         dmn = [i for i, n in enumerate(ds["network"].values) if n == "DMN"]
         xr.testing.assert_allclose(ds["amp_dmn"], ds["amp"].isel(region=dmn).mean("region"))
+
+
+# ------------------------------------------------------------------------------- task block (linear response)
+def test_block_response_is_the_exact_linear_mean():
+    """The stepped mean equals an ODE solution of dm/dt = L m + u (solve_ivp, tight tolerances) for a random stable
+    coupled network, during and after the block."""
+    from scipy.integrate import solve_ivp
+
+    from sim.claims.task import TaskBlock, block_response, linear_operator
+
+    rng = np.random.default_rng(3)
+    n = 4
+    a = -rng.uniform(0.2, 0.5, (1, n))
+    om = 2 * np.pi * rng.uniform(0.04, 0.07, (1, n))
+    w = 0.05 * rng.standard_normal((1, n, n))
+    lop = linear_operator(a, om, w)
+    u = np.array([1.0, 1.0, 0.0, 0.0])
+    tb = TaskBlock(duration_s=10.0, after_s=20.0, dt_s=0.5)
+    t, x = block_response(lop, u, tb)
+
+    def f(tt, y):
+        m = y[:n] + 1j * y[n:]
+        dm = lop[0] @ m + (u if tt < tb.duration_s else 0.0)
+        return np.concatenate([dm.real, dm.imag])
+
+    sol = solve_ivp(f, (0, t[-1]), np.zeros(2 * n), t_eval=t, rtol=1e-10, atol=1e-12, max_step=0.05)
+    np.testing.assert_allclose(x[0], sol.y[:n].T, atol=1e-7)
+
+
+def test_task_measures_closed_forms():
+    """Without rotation (omega = 0): a node read on itself decays as exp(-|a| t) after the block, so it is back
+    within 10 % after ln(10)/|a|; a cross-inhibited node follows its driver with the sign of the coupling, and the
+    block-mean ratio tends to the steady state W / |a_read| for a long block."""
+    from sim.claims.task import TaskBlock, block_response, linear_operator, task_measures
+
+    a = np.array([[-1.0, -0.5]])
+    w = np.array([[[0.0, 0.0], [-0.2, 0.0]]])        # node 1 (read) receives -0.2 x node 0 (driven)
+    lop = linear_operator(a, np.zeros((1, 2)), w)
+    tb = TaskBlock(duration_s=2000.0, after_s=40.0, dt_s=0.01)
+    t, x = block_response(lop, np.array([1.0, 0.0]), tb)
+    self_read = task_measures(t, x, [0], [0], tb)
+    assert abs(self_read["task_recovery_s"][0] - np.log(10) / 1.0) <= tb.dt_s
+    cross = task_measures(t, x, [1], [0], tb)
+    assert cross["task_dmn_per_tpn"][0] == pytest.approx(-0.2 / 0.5, rel=0.01)
+
+
+def test_task_response_of_the_default_run_is_per_untreated_condition():
+    """On the default config: finite and the same at every scan for untreated conditions, NaN for treated ones;
+    the claim gets a verdict and the Assessment a summary."""
+    from sim.claims.task import TASK_METRICS, with_task_response
+
+    cfg = load_config([])
+    conds = list(cfg.experiment.conditions)
+    ds = xr.Dataset(coords={"condition": conds, "subject": np.arange(4), "time_h": [-24.0, 0.33, 24.0]})
+    out = with_task_response(ds, cfg)
+    for k in TASK_METRICS:
+        v = out[k]
+        for c in conds:
+            x = v.sel(condition=c).values
+            untreated = str(cfg.experiment.conditions[c].protocol) == "none"
+            assert np.isfinite(x).all() == untreated and np.isnan(x).all() != untreated, (k, c)
+            if untreated:
+                np.testing.assert_array_equal(x[:, 0], x[:, -1])
+    assert with_task_response(out, cfg) is out

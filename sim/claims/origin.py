@@ -210,6 +210,8 @@ def _level_everywhere(ds, claim: Claim, registry: Registry, result: Result) -> b
     verdicts = set()
     for cond in v["condition"].values:
         x = v.sel(condition=cond).sel(time_h=scans).mean("time_h").values
+        if not np.isfinite(x).any():   # not defined in this condition (task metrics: untreated conditions only)
+            continue
         m, lo, hi, _ = t_interval(x, registry.ci_level)
         verdicts.add(classify(m, lo, hi, result.expected, min_effect_for(registry, result.unit))[0])
     return len(verdicts) == 1 and verdicts.pop() not in (NOT_REPRODUCED, NOT_EVALUATED)

@@ -144,6 +144,12 @@ class Registry:
     seed_titles: dict[str, str] = field(default_factory=dict)
     path: str = ""
     excluded: tuple[Excluded, ...] = ()
+    task_block: dict = field(default_factory=dict)   # settings.task_block (sim/claims/task.py)
+
+    def uses_task(self) -> bool:
+        from sim.claims.task import TASK_METRICS
+
+        return any(c.readout.kind == "metric" and c.readout.metric in TASK_METRICS for c in self.testable)
 
     def windows_of(self, claim: Claim) -> tuple[str, ...]:
         """The timeline windows a claim speaks about: its ``speaks_about``; else none for a claim that names no
@@ -325,7 +331,8 @@ def load_registry(source: str | Path | Mapping | None = None) -> Registry:
     return Registry(claims, windows, timeline, tuple(pairs), float(s.get("ci_level", 0.95)),
                     {str(k): float(v) for k, v in (s.get("min_abs_effect") or {}).items()},
                     float(s.get("time_tolerance_h", 0.01)),
-                    {str(k): str(v) for k, v in (s.get("normalisation") or {}).items()}, titles, path, excluded)
+                    {str(k): str(v) for k, v in (s.get("normalisation") or {}).items()}, titles, path, excluded,
+                    dict(s.get("task_block") or {}))
 
 
 @dataclass(frozen=True)
@@ -358,6 +365,9 @@ def known_names(ds, cfg: Mapping | None = None) -> KnownNames:
         networks |= {str(n) for n in (atlas.get("networks") or [])}
         metrics |= {f"fc_{p}" for p in ((cfg.get("metrics") or {}).get("seed_pairs") or {})}
         metrics |= {f"amp_{str(n).lower()}" for n in networks}  # activity per network (sim.metrics)
+        from sim.claims.task import TASK_METRICS
+
+        metrics |= set(TASK_METRICS)  # added to the results by the claims stage (sim/claims/task.py)
     return KnownNames(frozenset(metrics), frozenset(regions), frozenset(networks), frozenset(conditions))
 
 

@@ -182,7 +182,7 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
     """The whole report, section by section."""
     B: list[Block] = []
     for section in (_intro, _how_to_read, _summary, _hypotheses, _main_table, _untestable, _contradictions,
-                    _by_window, _mechanisms, _run_figures, _details, _method, _glossary):
+                    _task, _by_window, _mechanisms, _run_figures, _details, _method, _glossary):
         B += section(ctx)
     return B
 
@@ -447,6 +447,33 @@ def _carried_by(ctx: ReportContext, cid: str) -> str:
         ts = [f"{t['kind']} {t['between']} (gain {t['gain']:g}, {t['source']})" for t in targets if t["state"] == m]
         out.append(f"{m}" + (f" via the assumed target(s) {'; '.join(ts)}" if ts else ""))
     return "; ".join(out)
+
+
+def _task(ctx: ReportContext) -> list[Block]:
+    """The task block's linear response per untreated condition (claim task_reciprocity)."""
+    t = ctx.assessment.task
+    if not t:
+        return []
+    from sim.plots._common import pretty_condition as pc
+
+    tb = ctx.registry.task_block
+
+    def ci(x, unit=""):
+        m, lo, hi, _ = x
+        return "—" if m != m else f"{m:+.3f} ({lo:+.3f} to {hi:+.3f}){unit}"
+
+    rows = [[pc(c), ci(v["task_dmn_per_tpn"]), ci(v["task_recovery_s"], " s")] for c, v in t.items()]
+    return [Block("h2", "Task block: the linear response of the model"),
+            Block("p", "The scans are resting state, so the claim that the DMN 'turns off' during a task "
+                       "(task_reciprocity) is read on the linearised network's mean response to a block of external "
+                       f"drive onto the {tb.get('driven', 'TPN')} regions ({tb.get('duration_s', 30):g} s; "
+                       "sim/claims/task.py): exact for the linear engine, an approximation of the non-linear model, "
+                       "and not a simulated task scan. Untreated conditions only. DMN per TPN = the DMN's mean "
+                       "signal change during the block divided by the driven regions' (< 0: reciprocal). Recovery = "
+                       f"time after the block until the DMN stays within {tb.get('recover_fraction', 0.1):.0%} of "
+                       "its largest deviation during it. Mean over subjects (95% CI)."),
+            Block("table", header=["Condition", "DMN per TPN change during the block", "DMN recovery after it"],
+                  rows=rows)]
 
 
 def _acting_word(ctx: ReportContext, m: str) -> str:
