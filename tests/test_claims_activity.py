@@ -217,3 +217,26 @@ def test_task_response_of_the_default_run_is_per_untreated_condition():
             if untreated:
                 np.testing.assert_array_equal(x[:, 0], x[:, -1])
     assert with_task_response(out, cfg) is out
+
+
+def test_docs_claims_counts_and_lists_match_the_registry():
+    """docs/claims.md states the registry's counts, lists every not-testable claim and every contradiction pair."""
+    import re
+    from pathlib import Path
+
+    from sim.claims.registry import load_registry
+
+    reg = load_registry()
+    text = (Path(__file__).resolve().parents[1] / "docs" / "claims.md").read_text()
+    seed = [c for c in reg.claims if c.source == "seed"]
+    m = re.search(r"\*\*(\d+) entries: (\d+) seed claims \((\d+) evaluated, (\d+) not testable\) and (\d+) from the "
+                  r"primary literature\*\*", text)
+    assert m, "the counts sentence is missing from docs/claims.md"
+    assert tuple(int(x) for x in m.groups()) == (len(reg.claims), len(seed), sum(c.testable for c in seed),
+                                                 sum(not c.testable for c in seed), len(reg.claims) - len(seed))
+    assert f"**{len(reg.contradictions)} contradiction pairs**" in text
+    for c in reg.claims:
+        if not c.testable:
+            assert f"| `{c.id}` |" in text, c.id
+    for p in reg.contradictions:
+        assert f"`{p.ids[0]}` / `{p.ids[1]}`" in text, p.ids

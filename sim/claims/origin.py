@@ -255,8 +255,9 @@ def origins(ds, cfg: Mapping, registry: Registry, primary: Mapping[str, Result],
             out[c.id] = Origin(BUILT_IN_INPUT, f"{best[1]:.0%} of the read-out's region pairs are set directly by "
                                                f"{what}", (best[0],), best[1], conf, act)
         elif c.contrast.type == "level" and _level_everywhere(ds, c, registry, r):
-            out[c.id] = Origin(BUILT_IN_NETWORK, "the read-out has the claimed value in every condition alike "
-                                                 "(treated or not): a property of the network, not of the drug",
+            out[c.id] = Origin(BUILT_IN_NETWORK, "the read-out comes out the same way in every condition where it is "
+                                                 "defined (treated or not): a property of the network, not of the "
+                                                 "drug",
                                acting=act)
         else:
             detail = "" if best is None or best[1] == 0 else (

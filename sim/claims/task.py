@@ -18,6 +18,12 @@ measures below are ratios or times.
 * ``task_recovery_s``: time after the block's end until the DMN's mean signal stays within
   ``recover_fraction`` (10 %) of its largest deviation during the block, to the end of the record.
 
+Why the sign need not follow the resting anticorrelation: every node rotates (omega = 2 pi x 0.04-0.07 Hz, about
+0.25-0.44 rad/s, comparable to |a_eff|), so its steady response to a constant drive, -u / (a_eff + i omega), is
+turned by atan(omega / |a_eff|); passed through a cross-inhibitory link and a second rotating node, the mean of x
+can change sign. The resting anticorrelation (a covariance of fluctuations) and the mean response to a block are
+different quantities of the same network.
+
 Only for untreated conditions (no infusion, no TMS): their network does not change over the calendar, so the
 value is the same at every scan; treated conditions are NaN (the drug's effect on the task response is not
 computed). Needs the hopf model (a linear theory); other models give NaN and the claim is "not evaluated".

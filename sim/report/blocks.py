@@ -54,7 +54,7 @@ GLOSSARY = (
     ("baseline", "the scan(s) before time 0; in the default experiment one scan, a day before (−24 h)"),
     ("window", "a named set of scan times, e.g. '24 h' or 'days 8-14'; time 0 = start of the first infusion"),
     ("DMN", "default mode network (here PCC, mPFC, dmPFC, angular gyri, hippocampi): active at rest"),
-    ("SN", "salience network (dACC, anterior insulae)"),
+    ("SN", "salience network (dACC, anterior insulae, supramarginal gyri)"),
     ("TPN / CEN", "task-positive / central executive network (DLPFC, IPS)"),
     ("FC", "functional connectivity: Pearson correlation of two regions' BOLD-like signals over a 10-min scan; "
            "negative = anticorrelated"),
@@ -62,7 +62,9 @@ GLOSSARY = (
     ("PCC, mPFC, dmPFC", "posterior cingulate, medial and dorsomedial prefrontal cortex"),
     ("sgACC, pgACC, dACC", "subgenual, pregenual and dorsal anterior cingulate cortex"),
     ("DLPFC", "dorsolateral prefrontal cortex (the usual TMS target, left side)"),
-    ("AI, AMY, VS, HIP, LHb", "anterior insula, amygdala, ventral striatum, hippocampus, lateral habenula"),
+    ("AI, AMY, VS, HIP, LHb, SMG", "anterior insula, amygdala, ventral striatum, hippocampus, lateral habenula, "
+                                  "supramarginal gyrus"),
+    ("activity", "ln of the SD of a region's BOLD signal over a scan (an amplitude, not connectivity)"),
     ("metastability", "how much whole-brain synchrony varies over time (a model measure of flexible dynamics)"),
     ("[V] [S] [R]", "evidence tags of science.md: seen in a primary abstract/table [V]; only in a secondary source "
                     "[S]; compiler's background knowledge, not re-verified [R]"),
@@ -458,11 +460,11 @@ def _task(ctx: ReportContext) -> list[Block]:
 
     tb = ctx.registry.task_block
 
-    def ci(x, unit=""):
+    def ci(x, fmt="+.3f", unit=""):
         m, lo, hi, _ = x
-        return "—" if m != m else f"{m:+.3f} ({lo:+.3f} to {hi:+.3f}){unit}"
+        return "—" if m != m else f"{m:{fmt}}{unit} ({lo:{fmt}} to {hi:{fmt}})"
 
-    rows = [[pc(c), ci(v["task_dmn_per_tpn"]), ci(v["task_recovery_s"], " s")] for c, v in t.items()]
+    rows = [[pc(c), ci(v["task_dmn_per_tpn"]), ci(v["task_recovery_s"], ".1f", " s")] for c, v in t.items()]
     return [Block("h2", "Task block: the linear response of the model"),
             Block("p", "The scans are resting state, so the claim that the DMN 'turns off' during a task "
                        "(task_reciprocity) is read on the linearised network's mean response to a block of external "
