@@ -238,7 +238,7 @@ def describe(name: str) -> tuple[str, str]:
         d, u = METRIC_TABLE["fc_within_{net}"]
         return d.format(net=name.removeprefix("fc_within_").upper()), u
     parts = name.removeprefix("fc_").split("_")
-    if len(parts) == 2 and all(p.upper() in ("DMN", "SN", "TPN", "LIMBIC") for p in parts):
+    if len(parts) == 2 and all(p.upper() in ("DMN", "SN", "TPN", "LIMBIC", "OTHER") for p in parts):
         d, u = METRIC_TABLE["fc_{a}_{b}"]
         return d.format(a=parts[0].upper(), b=parts[1].upper()), u
     return METRIC_TABLE["fc_<pair>"]

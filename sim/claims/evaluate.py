@@ -299,6 +299,8 @@ class PairView:
     holds_in_windows: tuple[tuple[str, ...], tuple[str, ...]]
     holds_in_variants: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
     same_computation: bool = False
+    timeless: tuple[bool, bool] = (False, False)   # a side names no time (its window is every scan): its
+                                                   # holds_in_windows is empty; its own verdict is over every scan
 
 
 def contradictions(registry: Registry, primary: dict[str, Result], by_window: dict[tuple[str, str], Result],
@@ -309,16 +311,14 @@ def contradictions(registry: Registry, primary: dict[str, Result], by_window: di
     for p in registry.contradictions:
         wins, regs = [], []
         for cid in p.ids:
-            c = registry.get(cid)
-            if c.testable and not registry.windows_of(c):   # names no time: holds at its own window (every scan)
-                wins.append((c.window,) if primary[cid].verdict == REPRODUCED else ())
-            else:
-                wins.append(tuple(w for w in registry.windows_of(c)
-                                  if (cid, w) in by_window and by_window[(cid, w)].verdict == REPRODUCED))
+            wins.append(tuple(w for w in registry.windows_of(registry.get(cid))
+                              if (cid, w) in by_window and by_window[(cid, w)].verdict == REPRODUCED))
             regs.append(tuple(name for name, res in (variants or {}).items()
                               if cid in res and res[cid].verdict == REPRODUCED))
+        timeless = tuple(bool(registry.get(cid).testable and not registry.windows_of(registry.get(cid)))
+                         for cid in p.ids)
         out.append(PairView(p.ids, p.about, (primary[p.ids[0]], primary[p.ids[1]]), (wins[0], wins[1]),
-                            (regs[0], regs[1]), p.same_computation))
+                            (regs[0], regs[1]), p.same_computation, (timeless[0], timeless[1])))
     return out
 
 

@@ -54,7 +54,7 @@ GLOSSARY = (
     ("baseline", "the scan(s) before time 0; in the default experiment one scan, a day before (−24 h)"),
     ("window", "a named set of scan times, e.g. '24 h' or 'days 8-14'; time 0 = start of the first infusion"),
     ("DMN", "default mode network (here PCC, mPFC, dmPFC, angular gyri, hippocampi): active at rest"),
-    ("SN", "salience network (dACC, anterior insulae, supramarginal gyri)"),
+    ("SN", "salience network (dACC, anterior insulae)"),
     ("TPN / CEN", "task-positive / central executive network (DLPFC, IPS)"),
     ("FC", "functional connectivity: Pearson correlation of two regions' BOLD-like signals over a 10-min scan; "
            "negative = anticorrelated"),
@@ -349,9 +349,13 @@ def _contradictions(ctx: ReportContext) -> list[Block]:
     for p in ctx.pairs:
         B.append(Block("h3", p.about))
         rows = []
+        holds = [(c_win(reg, cid, p.primary[k]) if p.timeless[k] else p.holds_in_windows[k])
+                 for k, cid in enumerate(p.ids)]
         for k, cid in enumerate(p.ids):
             c, r = reg.get(cid), p.primary[k]
-            wins = ", ".join(wl[w] for w in p.holds_in_windows[k]) or "none"
+            wins = ", ".join(wl[w] for w in holds[k]) or "none"
+            if p.timeless[k]:
+                wins = f"names no time; {wins}"
             if ctx.variants:
                 label = {v.name: v.label for v in ctx.variants}
                 regs = ", ".join(label[n] for n in p.holds_in_variants[k]) or "none"
@@ -363,7 +367,7 @@ def _contradictions(ctx: ReportContext) -> list[Block]:
                           else (c.reason or "")), wins, regs])
         B.append(Block("table", header=["Claim", "Verdict", "Stability", "Effect at its window",
                                         "Reproduced in windows", "Reproduced in regimes"], rows=rows))
-        B.append(Block("p", _supports_sentence(ctx, p) + " " + pair_sentence(p.ids, p.holds_in_windows, wl)))
+        B.append(Block("p", _supports_sentence(ctx, p) + " " + pair_sentence(p.ids, holds, wl)))
         if any(cid in ctx.assessment.onsets for cid in p.ids):
             B.append(Block("p", _onset_sentence(ctx, p)))
     return B
@@ -390,6 +394,11 @@ def _onset_sentence(ctx: ReportContext, p) -> str:
     grid = ", ".join(fmt_time(r.scans_h[0], None) for r in o0.per_scan if r.scans_h)
     return (f"Onset, scan by scan (each scan alone as the window; scans after time 0 up to "
             f"{fmt_time(o0.until_h, None)}: {grid}): " + "; ".join(parts) + ".")
+
+
+def c_win(reg: Registry, cid: str, r: Result) -> tuple[str, ...]:
+    """A claim that names no time holds at its own window (every scan) if its verdict there is reproduced."""
+    return (reg.get(cid).window,) if r.verdict == REPRODUCED else ()
 
 
 def _supports_sentence(ctx: ReportContext, p) -> str:
@@ -610,7 +619,10 @@ def _method(ctx: ReportContext) -> list[Block]:
         f"{REPRODUCED}: CI excludes 0 on the expected side and |effect| ≥ the minimal effect size; {OPPOSITE}: CI "
         f"excludes 0 on the other side (same size condition); {NOT_REPRODUCED}: otherwise. Minimal effect size: "
         f"{m.get('r', 0):g} r for FC (a fifth of the per-subject SD of single-pair FC over a 10-min scan, below what "
-        f"an fMRI study of 20-70 people could detect), {m.get('0..1', 0):g} for 0..1 quantities.",
+        f"an fMRI study of 20-70 people could detect), {m.get('0..1', 0):g} for 0..1 quantities, "
+        f"{m.get('ln', 0):g} ln for activity (about {m.get('ln', 0):.0%} amplitude; assumed).",
+        f"'no difference' claims (expected = 0) are an equivalence test: {REPRODUCED} if the whole CI lies within ± "
+        f"the minimal effect size, {OPPOSITE} if the CI excludes 0 and |effect| ≥ it, {NOT_REPRODUCED} otherwise.",
         "'toward healthy' claims take their direction from the run: the sign of healthy minus depressed (untreated "
         "conditions, all scans); if that difference is not itself significant and at least the minimal effect size "
         f"the claim is '{NOT_EVALUATED}'.",
