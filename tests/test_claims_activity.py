@@ -240,3 +240,22 @@ def test_docs_claims_counts_and_lists_match_the_registry():
             assert f"| `{c.id}` |" in text, c.id
     for p in reg.contradictions:
         assert f"`{p.ids[0]}` / `{p.ids[1]}`" in text, p.ids
+
+
+def test_acting_names_what_differs_between_the_two_sides():
+    """During the infusion the acute block acts on ketamine and not on saline, plasticity has not risen; at 48 h
+    plasticity acts and the block has gone (trapped block < 5 % of its peak by 48 h, tests/test_receptor.py);
+    depressed vs healthy differ by the preset only."""
+    from sim.claims.origin import acting
+    from sim.experiment import run_timeline
+
+    cfg = load_config(["progress=false", "cohort.n_subjects=2", "scan.duration_s=60", "scan.transient_s=10",
+                       "experiment.dose_response=null", "experiment.scans_h=[-24,0.33,48]", "metrics.engine=linear",
+                       "experiment.select=[healthy,depressed,depressed_ketamine,depressed_placebo]"])
+    ds = run_timeline(cfg)
+    reg = registry_with(claim("k"), claim("p", contrast={"type": "between", "treated": "depressed",
+                                                         "control": "healthy"}))
+    during, later = acting(ds, reg.get("k"), [0.33]), acting(ds, reg.get("k"), [48.0])
+    assert "disinhibition" in during and "plasticity" not in during
+    assert "plasticity" in later and "disinhibition" not in later and "trapping" not in later
+    assert acting(ds, reg.get("p"), [0.33, 48.0]) == ("phenotype",)

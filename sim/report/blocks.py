@@ -446,7 +446,7 @@ def _carried_by(ctx: ReportContext, cid: str) -> str:
         if ctx.variants:
             return "no single mechanism found by the ablations"
         if o is not None and o.acting:
-            return ("not separated in this run; acting on the treated side only at these scans: "
+            return ("not separated in this run; what differs between the two sides at these scans: "
                     + ", ".join(_acting_word(ctx, m) for m in o.acting) + " (experiment=claims switches each off)")
         return (o.kind if o is not None else "—") + " (run experiment=claims for the mechanisms)"
     targets = ctx.run.get("targets") or []
