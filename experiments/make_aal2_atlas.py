@@ -34,6 +34,9 @@ STANDS_FOR = {
     "IPS_L": ["Parietal_Inf_L"], "IPS_R": ["Parietal_Inf_R"],
     "AMY_L": ["Amygdala_L"], "AMY_R": ["Amygdala_R"],
 }
+#: seed -> AAL2 structure for membership only, not a landmark of the transform (added after the transform was fitted;
+#: kept out so that the other parcels' coordinates stay as they were)
+MEMBERSHIP_ONLY = {"SMG_L": ["SupraMarginal_L"], "SMG_R": ["SupraMarginal_R"]}
 #: AAL2's one anterior-cingulate parcel per hemisphere spans pregenual and dorsal ACC: it stands for whichever
 #: of these seeds is nearer to its (transformed) centre; the other seed is then not available.
 ACC_CANDIDATES = ("dACC", "pgACC")
@@ -82,7 +85,7 @@ def main() -> None:
     s, rot, t = similarity_fit(src, dst)
     mni = centres @ (s * rot).T + t
     resid = np.linalg.norm(src @ (s * rot).T + t - dst, axis=1)
-    stands = dict(STANDS_FOR)
+    stands = dict(STANDS_FOR) | {k: v for k, v in MEMBERSHIP_ONLY.items() if k in seeds_cfg}
     acc = mni[[idx[p] for p in ACC_PARCELS]].mean(0)
     d_acc = {c: float(np.linalg.norm(acc - seeds[c])) for c in ACC_CANDIDATES}
     winner = min(d_acc, key=d_acc.get)

@@ -41,6 +41,7 @@ FIXED = {
     "dr_time_h": ("scan time of the dose-response arm since the infusion start", "h"),
     "fc": ("functional connectivity: Pearson correlation of the two regions' BOLD signals over one scan", "1"),
     "gbc": ("global brain connectivity of the region: its mean FC with all other regions", "1"),
+    "amp": ("activity of the region: natural log of the SD of its BOLD signal over one scan", "1"),
     "plasma_ng_per_ml": ("plasma ketamine concentration", "ng mL-1"),
     "nmda_block": ("fraction of NMDA receptors blocked, total", "1"),
     "trapped_block": ("fraction of NMDA receptors blocked by drug trapped in closed channels", "1"),

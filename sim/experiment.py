@@ -244,6 +244,7 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None, world: World 
     data["fc"] = (("condition", "subject", "time_h", "region", "region_to"),
                   out["fc"][:n_main].reshape(shape + (n, n)).astype(np.float32))
     data["gbc"] = (("condition", "subject", "time_h", "region"), out["gbc"][:n_main].reshape(shape + (n,)))
+    data["amp"] = (("condition", "subject", "time_h", "region"), out["amp"][:n_main].reshape(shape + (n,)))
     for k in next(iter(slow_store.values())):
         data[k] = (("condition", "subject", "time_fine_h"), np.stack([slow_store[c.name][k] for c in conds]))
     n_ev = max([1] + [len(c.protocol.infusions) for c in conds] + [len(c.protocol.tms_sessions_h) for c in conds])

@@ -38,6 +38,11 @@ METRIC_TABLE: dict[str, tuple[str, str]] = {
     "amp_{net}": ("activity of network {net}: mean over its regions of ln(SD of the region's BOLD signal over the "
                   "scan), the diagonal of the scan covariance; a difference of 0.05 = about 5 % more fluctuation "
                   "amplitude (an ALFF-like amplitude measure, Zang et al. 2007 Brain Dev 29:83)", "ln"),
+    "task_dmn_per_tpn": ("task block on the TPN, linear response of the model (sim/claims/task.py): mean DMN "
+                         "signal change during the block divided by the mean change of the driven TPN regions; "
+                         "negative = reciprocal (the DMN goes down while the TPN goes up)", "1"),
+    "task_recovery_s": ("task block on the TPN, linear response of the model (sim/claims/task.py): time after the "
+                        "block until the DMN's mean signal stays within 10 % of its largest deviation during it", "s"),
     "gbc_mean": ("global brain connectivity: mean over regions of each region's mean FC with all "
                  "others (Cole et al. 2010 NeuroImage 49:3132)", "r"),
     "synchrony": ("time mean of the Kuramoto order parameter R(t) = |mean_j exp(i phi_j(t))| of the "
@@ -48,7 +53,9 @@ METRIC_TABLE: dict[str, tuple[str, str]] = {
 }
 
 #: per-region variables in the results (dims item x region)
-REGION_METRICS = {"gbc": ("mean FC of a region with all other regions", "r")}
+REGION_METRICS = {"gbc": ("mean FC of a region with all other regions", "r"),
+                  "amp": ("activity of a region: ln(SD of its BOLD signal over the scan), from the diagonal of the "
+                          "scan covariance (an ALFF-like amplitude, Zang et al. 2007 Brain Dev 29:83)", "ln")}
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,13 @@ def gbc_from_fc(fc: np.ndarray) -> np.ndarray:
     return (fc.sum(-1) - np.diagonal(fc, axis1=-2, axis2=-1)) / (n - 1)
 
 
+def amp_from_cov(cov: np.ndarray) -> np.ndarray:
+    """Activity per region (..., N): ln SD = 0.5 ln C_ii of the BOLD covariance C of a scan (simulated scans:
+    the sample covariance; the linear engine: the stationary covariance of the linearised network, so SD_i =
+    sqrt(C_ii) exactly, with no sampling noise). A difference of 0.05 is about 5 % more fluctuation amplitude."""
+    return 0.5 * np.log(np.maximum(np.diagonal(cov, axis1=-2, axis2=-1), 1e-300))
+
+
 def _block_mean(fc: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mean FC over pairs (i in a, j in b), i != j."""
     mask = np.zeros(fc.shape[-2:], dtype=bool)
@@ -203,7 +217,7 @@ def metrics_from_stats(stats: dict, atlas: Atlas, pairs: Mapping[str, tuple[np.n
             out[f"fc_{a.lower()}_{b.lower()}"] = _block_mean(fc, idx[a], idx[b])
     for name, (a, b) in pairs.items():
         out[name] = _block_mean(fc, a, b)
-    log_sd = 0.5 * np.log(np.maximum(np.diagonal(stats["cov"], axis1=-2, axis2=-1), 1e-300))
+    log_sd = amp_from_cov(stats["cov"])
     for net in nets:
         out[f"amp_{net.lower()}"] = log_sd[:, idx[net]].mean(-1)
     out["gbc_mean"] = gbc_from_fc(fc).mean(-1)
@@ -224,7 +238,7 @@ def describe(name: str) -> tuple[str, str]:
         d, u = METRIC_TABLE["fc_within_{net}"]
         return d.format(net=name.removeprefix("fc_within_").upper()), u
     parts = name.removeprefix("fc_").split("_")
-    if len(parts) == 2 and all(p.upper() in ("DMN", "SN", "TPN", "LIMBIC") for p in parts):
+    if len(parts) == 2 and all(p.upper() in ("DMN", "SN", "TPN", "LIMBIC", "OTHER") for p in parts):
         d, u = METRIC_TABLE["fc_{a}_{b}"]
         return d.format(a=parts[0].upper(), b=parts[1].upper()), u
     return METRIC_TABLE["fc_<pair>"]

@@ -24,6 +24,7 @@ from sim.metrics import (
     ENGINES,
     MetricSettings,
     OnlineStats,
+    amp_from_cov,
     concat_results,
     gbc_from_fc,
     metrics_from_stats,
@@ -174,7 +175,8 @@ def _simulate_params(world: World, params, seeds, progress=None) -> dict:
     parts = integrate(model, params, seeds, st, make_sink, progress)
     stats = concat_results(parts)
     metrics, fc = metrics_from_stats(stats, atlas, world.pairs, ms.gsr)
-    return {"metrics": metrics, "fc": fc, "gbc": gbc_from_fc(fc), "n_samples": stats["n_samples"]}
+    return {"metrics": metrics, "fc": fc, "gbc": gbc_from_fc(fc), "amp": amp_from_cov(stats["cov"]),
+            "n_samples": stats["n_samples"]}
 
 
 def expected_items(world: World, params, progress=None) -> dict:
@@ -189,7 +191,8 @@ def expected_items(world: World, params, progress=None) -> dict:
     metrics, fc = metrics_from_stats(stats, world.atlas, world.pairs, world.metric_settings.gsr)
     if progress is not None:
         progress(b * (world.settings.n_steps + world.settings.n_transient))
-    return {"metrics": metrics, "fc": fc, "gbc": gbc_from_fc(fc), "n_samples": stats["n_samples"]}
+    return {"metrics": metrics, "fc": fc, "gbc": gbc_from_fc(fc), "amp": amp_from_cov(cov),
+            "n_samples": stats["n_samples"]}
 
 
 def simulate_cohort(cfg: Mapping, progress=None):
@@ -210,6 +213,7 @@ def simulate_cohort(cfg: Mapping, progress=None):
     data = {k: ("subject", v) for k, v in out["metrics"].items()}
     data["fc"] = (("subject", "region", "region_to"), out["fc"])
     data["gbc"] = (("subject", "region"), out["gbc"])
+    data["amp"] = (("subject", "region"), out["amp"])
     ds = xr.Dataset(data, coords={"subject": subjects, "region": regions, "region_to": regions,
                                   "network": ("region", list(world.atlas.network_of))})
     ds.attrs.update(phenotype=world.phenotype, model=world.model.NAME, seed=world.seed,

@@ -22,7 +22,7 @@ def test_default_atlas_has_the_named_regions(cfg):
     for r in ["PCC", "mPFC", "dmPFC", "AG_L", "AG_R", "HIP_L", "HIP_R", "dACC", "AI_L", "AI_R", "DLPFC_L",
               "DLPFC_R", "IPS_L", "IPS_R", "sgACC", "pgACC", "AMY_L", "VS_L", "LHb"]:
         assert r in at.regions
-    assert set(at.networks) == {"DMN", "SN", "TPN", "LIMBIC"}
+    assert set(at.networks) == {"DMN", "SN", "TPN", "LIMBIC", "OTHER"}  # OTHER: the supramarginal gyri
     assert 18 <= at.n_regions <= 24
 
 

@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from sim.claims import load_registry
+from sim.config import load_config
 from sim.sandbox import server as sb
 
 SMALL = {"n_subjects": 3}
@@ -83,7 +84,7 @@ def test_simulate_shapes_and_cache():
     sb.CACHE.clear()
     out = sb.simulate(SMALL)
     assert out["cached"] is False
-    nt, n = len(sb.LIVE_SCANS_H), 21
+    nt, n = len(sb.LIVE_SCANS_H), len(load_config([]).atlas.regions)
     assert out["times_h"] == pytest.approx(list(sb.LIVE_SCANS_H))
     names = [c["name"] for c in out["conditions"]]
     assert out["treated"] == "depressed_ketamine" and out["control"] == "depressed_placebo"
@@ -98,7 +99,7 @@ def test_simulate_shapes_and_cache():
     r = out["regions"]
     assert len(r["names"]) == n and len(r["x"]) == len(r["y"]) == len(r["z"]) == n
     # regions grouped by network, in the blocks the matrices draw
-    assert [b["name"] for b in out["networks"]] == ["DMN", "SN", "TPN", "LIMBIC"]
+    assert [b["name"] for b in out["networks"]] == list(load_config([]).atlas.networks)
     assert all(r["network"][i] == b["name"] for b in out["networks"] for i in range(b["start"], b["end"]))
     assert out["events"]["infusion_h"] == [0.0] and out["events"]["dose_mg_per_kg"] == [0.5]
     assert len(out["slow"]["nmda_block"]["depressed_ketamine"]) == len(out["slow"]["time_h"])

@@ -29,6 +29,7 @@ from sim.claims.evaluate import (
     unit_of,
 )
 from sim.claims.registry import MECHANISMS, Registry, load_registry
+from sim.claims.task import task_block_from, with_task_response
 from sim.errors import ConfigError
 
 DEFAULT_PHENOTYPES = ("depressed_hyper", "depressed_hypo")
@@ -175,14 +176,21 @@ def run_claims_experiment(cfg, progress: Callable[[int], None] | None = None,
     world = build_world(cfg) if world is None else world  # built once, shared by every variant
     ds = run_timeline(cfg, progress=progress, total_callback=add_total, world=world)
     validate(registry, known_names(ds, cfg))
-    default = Variant("default", "default (all on)", None, tuple(str(c) for c in ds["condition"].values), _light(ds))
+    block = task_block_from(registry.task_block) if registry.uses_task() else None
+
+    def task(d, c):  # the task block's linear response of the untreated conditions (sim/claims/task.py)
+        return with_task_response(d, c, block) if block is not None else d
+
+    default = Variant("default", "default (all on)", None, tuple(str(c) for c in ds["condition"].values),
+                      task(_light(ds), cfg))
     default.results = {r.claim_id: r for r in evaluate(default.ds, registry)}
     variants = [default]
     verbose = bool(cfg.get("progress", True))
     for v in plan_variants(cfg, ds):
         if verbose:
             print(f"claims ablation: {v.label} ({len(v.conditions)} conditions)", file=sys.stderr)
-        v.ds = run_variant(cfg, ds, v, progress=progress, total_callback=add_total, world=world)
+        v.ds = task(run_variant(cfg, ds, v, progress=progress, total_callback=add_total, world=world),
+                    variant_config(cfg, v))
         v.results = {r.claim_id: r for r in evaluate(v.ds, registry)}
         v.shifts = effect_shifts(default.ds, v.ds, registry)
         variants.append(v)

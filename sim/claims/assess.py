@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sim.claims.evaluate import PairView, Result, contradictions, evaluate, evaluate_by_window
+import numpy as np
+
+from sim.claims.evaluate import Onset, PairView, Result, contradictions, evaluate, evaluate_by_window, onsets
 from sim.claims.origin import Origin, origins
 from sim.claims.registry import Registry, known_names, load_registry, validate
 from sim.claims.stability import Stability, stability_of
+from sim.claims.task import task_block_from, with_task_response
 from sim.claims.verdicts import NOT_EVALUATED, NOT_TESTABLE, REPRODUCED
 
 
@@ -27,6 +30,8 @@ class Assessment:
     expected: dict[str, Result] | None = None   # the same claims on the linear (noise-free) engine's results
     variants: list | None = None                # sim.claims.ablation.Variant list (default first)
     design: dict = field(default_factory=dict)  # trial design, engine, replicates of the run
+    onsets: dict[str, Onset] = field(default_factory=dict)  # timing pairs: each side's onset, scan by scan
+    task: dict[str, dict[str, tuple]] = field(default_factory=dict)  # untreated condition -> task metric -> mean, CI
 
     def shown_verdict(self, cid: str) -> str:
         """The verdict as displayed: a fragile 'reproduced' (or 'opposite') is shown as fragile."""
@@ -67,6 +72,10 @@ def assess(ds, cfg: Mapping | None, registry: Registry | None = None, variants=N
     settings = (cfg.get("claims") or {}) if cfg is not None else {}
     registry = registry or load_registry(settings.get("registry"))
     validate(registry, known_names(ds, cfg))
+    if registry.uses_task() and cfg is not None:   # the task block's linear response (sim/claims/task.py)
+        block = task_block_from(registry.task_block)
+        ds = with_task_response(ds, cfg, block)
+        expected_ds = with_task_response(expected_ds, cfg, block) if expected_ds is not None else None
     primary = variants[0].results if variants else {r.claim_id: r for r in evaluate(ds, registry)}
     by_window = evaluate_by_window(ds, registry)
     var_results = {v.name: v.results for v in variants} if variants else None
@@ -76,4 +85,20 @@ def assess(ds, cfg: Mapping | None, registry: Registry | None = None, variants=N
     orig = origins(ds, cfg, registry, primary, variants) if cfg is not None else {}
     expected = {r.claim_id: r for r in evaluate(expected_ds, registry)} if expected_ds is not None else None
     design = {k: ds.attrs.get(k) for k in ("trial_noise", "engine", "replicates", "baseline_scans", "seed")}
-    return Assessment(registry, primary, by_window, pairs, stab, orig, expected, variants, design)
+    return Assessment(registry, primary, by_window, pairs, stab, orig, expected, variants, design,
+                      onsets(ds, registry), task_summary(ds, registry.ci_level))
+
+
+def task_summary(ds, level: float) -> dict[str, dict[str, tuple]]:
+    """Per condition with task values: (mean, low, high, n) of each task metric over subjects (first scan)."""
+    from sim.claims.task import TASK_METRICS
+    from sim.stats import t_interval
+
+    out: dict[str, dict[str, tuple]] = {}
+    if not all(k in ds for k in TASK_METRICS):
+        return out
+    for cond in (str(c) for c in ds["condition"].values):
+        vals = {k: ds[k].sel(condition=cond).isel(time_h=0).values for k in TASK_METRICS}
+        if np.isfinite(vals[TASK_METRICS[0]]).any():
+            out[cond] = {k: t_interval(v, level) for k, v in vals.items()}
+    return out

@@ -15,10 +15,15 @@ The rule (also in the header of ``configs/claims/registry.yaml`` and in the repo
   ``expected: either`` is two-sided (no "opposite"); ``toward_healthy`` takes its side from the run
   (healthy − depressed, untreated, all scans) and is "not evaluated" if that difference is not itself
   significant and at least the minimal effect size.
+* ``expected: no_difference`` (a claim that two things do not differ) is an equivalence test (two one-sided
+  tests at the same level, Schuirmann 1987): "reproduced" if the whole CI lies within ± the minimal effect size,
+  "opposite" if the CI excludes 0 and |effect| ≥ the minimal effect size (a difference exists), "not
+  reproduced" otherwise (the run cannot tell).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,8 +34,8 @@ from sim.claims.verdicts import NOT_EVALUATED, NOT_REPRODUCED, NOT_TESTABLE, OPP
 from sim.stats import t_interval
 
 __all__ = ["NOT_EVALUATED", "NOT_REPRODUCED", "NOT_TESTABLE", "OPPOSITE", "REPRODUCED", "VERDICTS", "NotEvaluable",
-           "Result", "classify", "contradictions", "evaluate", "evaluate_by_window", "evaluate_claim",
-           "per_subject_effect", "readout_values", "t_interval"]
+           "Onset", "Result", "classify", "contradictions", "evaluate", "evaluate_by_window", "evaluate_claim",
+           "onset", "per_subject_effect", "readout_values", "t_interval"]
 
 
 class NotEvaluable(Exception):
@@ -63,6 +68,12 @@ def classify(mean: float, low: float, high: float, expected: str, min_effect: fl
     """Verdict and reason for an effect with CI; ``expected`` in increase | decrease | either."""
     if not (np.isfinite(low) and np.isfinite(high)):
         return NOT_EVALUATED, "too few subjects for a confidence interval"
+    if expected == "no_difference":
+        if -min_effect < low and high < min_effect:
+            return REPRODUCED, f"the whole CI lies within ±{min_effect:g} (equivalence: no difference that matters)"
+        if (low > 0 or high < 0) and abs(mean) >= min_effect:
+            return OPPOSITE, f"the CI excludes 0 and |effect| ≥ {min_effect:g}: there is a difference"
+        return NOT_REPRODUCED, f"the CI neither lies within ±{min_effect:g} nor shows a difference of that size"
     if low <= 0 <= high:
         return NOT_REPRODUCED, "the 95% CI includes 0"
     side = 1 if low > 0 else -1
@@ -109,6 +120,14 @@ def readout_values(ds, readout: Readout):
         if readout.metric not in ds:
             raise NotEvaluable(f"metric {readout.metric} is not in this run")
         return ds[readout.metric].transpose("condition", "subject", "time_h")
+    if readout.kind in ("activity", "activity_diff"):
+        if "amp" not in ds:
+            raise NotEvaluable("per-region activity (amp) is not in this run")
+        amp = ds["amp"].transpose("condition", "subject", "time_h", "region")
+        out = amp.isel(region=_region_index(ds, readout.a)).mean("region")
+        if readout.kind == "activity_diff":
+            out = out - amp.isel(region=_region_index(ds, readout.b)).mean("region")
+        return out
     if readout.kind == "gbc":
         if "gbc" not in ds:
             raise NotEvaluable("per-region gbc is not in this run")
@@ -135,6 +154,8 @@ def readout_values(ds, readout: Readout):
 
 
 def unit_of(readout: Readout) -> str:
+    if readout.kind in ("activity", "activity_diff"):
+        return "ln"
     if readout.kind != "metric":
         return "r"
     from sim.metrics import describe
@@ -278,6 +299,8 @@ class PairView:
     holds_in_windows: tuple[tuple[str, ...], tuple[str, ...]]
     holds_in_variants: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
     same_computation: bool = False
+    timeless: tuple[bool, bool] = (False, False)   # a side names no time (its window is every scan): its
+                                                   # holds_in_windows is empty; its own verdict is over every scan
 
 
 def contradictions(registry: Registry, primary: dict[str, Result], by_window: dict[tuple[str, str], Result],
@@ -292,6 +315,53 @@ def contradictions(registry: Registry, primary: dict[str, Result], by_window: di
                               if (cid, w) in by_window and by_window[(cid, w)].verdict == REPRODUCED))
             regs.append(tuple(name for name, res in (variants or {}).items()
                               if cid in res and res[cid].verdict == REPRODUCED))
+        timeless = tuple(bool(registry.get(cid).testable and not registry.windows_of(registry.get(cid)))
+                         for cid in p.ids)
         out.append(PairView(p.ids, p.about, (primary[p.ids[0]], primary[p.ids[1]]), (wins[0], wins[1]),
-                            (regs[0], regs[1]), p.same_computation))
+                            (regs[0], regs[1]), p.same_computation, (timeless[0], timeless[1])))
+    return out
+
+
+@dataclass(frozen=True)
+class Onset:
+    """When a claim's contrast first changes after time 0, scan by scan (each scan its own window).
+
+    ``first_change_h``: the first scan whose effect has a CI excluding 0 and |effect| >= the minimal effect size, in
+    either direction; ``first_claimed_h``: the first scan where the claim itself is reproduced (its expected
+    direction); None = no such scan up to ``until_h``. ``per_scan``: the Result at every scan in (0, until_h]."""
+
+    claim_id: str
+    until_h: float
+    first_change_h: float | None
+    first_claimed_h: float | None
+    per_scan: tuple[Result, ...]
+
+
+def onset(ds, claim: Claim, registry: Registry, until_h: float) -> Onset:
+    """The latency of a testable claim's change at the run's scan resolution (e.g. scans at 5, 10, 20 min, 1 h, ...):
+    the claim's contrast evaluated at each single scan in (0, ``until_h``]."""
+    t = np.asarray(ds["time_h"].values, dtype=float)
+    scans = t[(t > 0) & (t <= until_h + registry.time_tolerance_h)]
+    wins = {f"_scan_{x:g}": Window(f"_scan_{x:g}", f"scan at {x:g} h", (float(x),)) for x in scans}
+    reg = dataclasses.replace(registry, windows={**registry.windows, **wins})
+    plain = dataclasses.replace(claim, reference_window=None)
+    res = tuple(evaluate_claim(ds, plain, reg, w) for w in wins)
+    unit = unit_of(claim.readout)
+    m_eff = min_effect_for(registry, unit)
+    change = [r.scans_h[0] for r in res if r.scans_h
+              and classify(r.effect, r.low, r.high, "either", m_eff)[0] == REPRODUCED]
+    claimed = [r.scans_h[0] for r in res if r.scans_h and r.verdict == REPRODUCED]
+    return Onset(claim.id, float(until_h), change[0] if change else None, claimed[0] if claimed else None, res)
+
+
+def onsets(ds, registry: Registry) -> dict[str, Onset]:
+    """Onsets of both claims of every contradiction pair that asks for one (``latency_until_h``)."""
+    out = {}
+    for p in registry.contradictions:
+        if p.latency_until_h is None:
+            continue
+        for cid in p.ids:
+            c = registry.get(cid)
+            if c.testable:
+                out[cid] = onset(ds, c, registry, p.latency_until_h)
     return out

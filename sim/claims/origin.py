@@ -35,6 +35,9 @@ class Origin:
     inputs: tuple[str, ...] = ()   # what sets it: "phenotype", "plasticity", "tms"
     overlap: float = 0.0           # share of the read-out's region pairs the input edits
     confirmed: bool | None = None  # by the ablations (None: not run)
+    acting: tuple[str, ...] = ()   # what differs between the contrast's two sides at its scans: the phenotype and
+                                   # the drug / TMS mechanisms acting on the treated side only (candidates, not
+                                   # proof: the ablations say which of them carries the verdict)
 
     @property
     def built_in(self) -> bool:
@@ -95,6 +98,7 @@ def _cond_attr(ds, cond: str, coord: str) -> str:
 
 
 STATE_VARS = {"plasticity": "plasticity", "tms": "tms_state"}
+ACUTE_VARS = {"disinhibition": "nmda_block", "trapping": "trapped_block"}
 ACTIVE_STATE = 0.05  # a slow state counts as acting at a scan if it is above this share of its peak in the run
 
 
@@ -115,6 +119,47 @@ def _receives(ds, cond: str, scans_h) -> set[str]:
         if peak > 0 and float(np.nanmean(x)) > ACTIVE_STATE * peak:
             out.add(mech)
     return out
+
+
+def _acting_acute(ds, cond: str, scans_h) -> set[str]:
+    """The acute mechanisms acting on a condition at the given scans: NMDA block (disinhibition) or its trapped part
+    (trapping) above :data:`ACTIVE_STATE` of its peak in the run."""
+    out = set()
+    if "time_fine_h" not in ds.dims or not len(scans_h):
+        return out
+    t = np.asarray(ds["time_fine_h"].values, float)
+    for mech, var in ACUTE_VARS.items():
+        if var not in ds:
+            continue
+        peak = float(np.nanmax(np.abs(ds[var].values), initial=0.0))
+        x = np.asarray(ds[var].sel(condition=cond).values, float)          # (subject, time_fine)
+        at = np.stack([np.interp(np.asarray(scans_h, float), t, row) for row in x])
+        if peak > 0 and float(np.nanmean(np.abs(at))) > ACTIVE_STATE * peak:
+            out.add(mech)
+    return out
+
+
+def acting(ds, claim: Claim, scans_h) -> tuple[str, ...]:
+    """What differs between a claim's two sides at its scans: 'phenotype' if their presets differ, and each drug /
+    TMS mechanism acting on the treated side and not on the control side (in MECHANISMS order)."""
+    from sim.pharmacology.slow import MECHANISMS
+
+    c = claim.contrast
+    conds = [str(x) for x in ds["condition"].values]
+    control = c.control if c.type in ("vs_control", "between") else None
+    if c.treated not in conds or (control is not None and control not in conds):
+        return ()
+    out = []
+    if control is not None and _cond_attr(ds, c.treated, "phenotype") != _cond_attr(ds, control, "phenotype"):
+        out.append("phenotype")
+    if c.type == "level":
+        return tuple(out)
+
+    def on(cond):
+        return _receives(ds, cond, scans_h) | _acting_acute(ds, cond, scans_h) if cond is not None else set()
+
+    extra = on(c.treated) - on(control)
+    return tuple(out + [m for m in MECHANISMS if m in extra])
 
 
 def input_masks(ds, claim: Claim, cfg: Mapping, atlas, scans_h) -> dict[str, np.ndarray]:
@@ -165,6 +210,8 @@ def _level_everywhere(ds, claim: Claim, registry: Registry, result: Result) -> b
     verdicts = set()
     for cond in v["condition"].values:
         x = v.sel(condition=cond).sel(time_h=scans).mean("time_h").values
+        if not np.isfinite(x).any():   # not defined in this condition (task metrics: untreated conditions only)
+            continue
         m, lo, hi, _ = t_interval(x, registry.ci_level)
         verdicts.add(classify(m, lo, hi, result.expected, min_effect_for(registry, result.unit))[0])
     return len(verdicts) == 1 and verdicts.pop() not in (NOT_REPRODUCED, NOT_EVALUATED)
@@ -201,17 +248,20 @@ def origins(ds, cfg: Mapping, registry: Registry, primary: Mapping[str, Result],
                 f = float((rm & im).sum() / rm.sum())
                 if best is None or f > best[1]:
                     best = (name, f)
+        act = acting(ds, c, scans) if scans else ()
         if best is not None and best[1] >= OVERLAP_BUILT_IN:
             what = "the depressed preset's edits" if best[0] == "phenotype" else f"the drug's {best[0]} targets"
             conf = _confirmed(c.id, [best[0]], variants)
             out[c.id] = Origin(BUILT_IN_INPUT, f"{best[1]:.0%} of the read-out's region pairs are set directly by "
-                                               f"{what}", (best[0],), best[1], conf)
+                                               f"{what}", (best[0],), best[1], conf, act)
         elif c.contrast.type == "level" and _level_everywhere(ds, c, registry, r):
-            out[c.id] = Origin(BUILT_IN_NETWORK, "the read-out has the claimed value in every condition alike "
-                                                 "(treated or not): a property of the network, not of the drug")
+            out[c.id] = Origin(BUILT_IN_NETWORK, "the read-out comes out the same way in every condition where it is "
+                                                 "defined (treated or not): a property of the network, not of the "
+                                                 "drug",
+                               acting=act)
         else:
             detail = "" if best is None or best[1] == 0 else (
                 f"partly set by an input: {best[1]:.0%} of its region pairs are edited by {best[0]}")
             out[c.id] = Origin(EMERGENT, detail, (best[0],) if best and best[1] > 0 else (),
-                               best[1] if best else 0.0)
+                               best[1] if best else 0.0, acting=act)
     return out

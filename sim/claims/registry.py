@@ -20,7 +20,7 @@ from sim.pharmacology.slow import MECHANISMS  # the one list of drug mechanisms
 REGISTRY_PATH = CONFIG_DIR / "claims" / "registry.yaml"
 DEPENDENCIES = MECHANISMS + ("phenotype",)
 CONTRASTS = ("vs_control", "vs_baseline", "between", "level")
-EXPECTED = ("increase", "decrease", "either", "toward_healthy", "below_zero", "above_zero")
+EXPECTED = ("increase", "decrease", "either", "toward_healthy", "below_zero", "above_zero", "no_difference")
 SOURCES = ("seed", "literature")
 
 
@@ -32,9 +32,11 @@ class SeedQuote:
 
 @dataclass(frozen=True)
 class Readout:
-    """What is measured: a named metric, the mean FC between two sets of regions/networks, or mean GBC."""
+    """What is measured: a named metric, the mean FC between two sets of regions/networks, mean GBC, the FC change
+    of one region against its rivals, or activity (ln BOLD SD, variable ``amp``) of a set of regions or the
+    difference of two sets' activity (an asymmetric measure: a minus b)."""
 
-    kind: str  # "metric" | "pair" | "gbc" | "most_changed" (a = [target], b = the rivals)
+    kind: str  # metric | pair | gbc | most_changed (a = [target], b = the rivals) | activity | activity_diff
     metric: str | None = None
     a: tuple[str, ...] = ()
     b: tuple[str, ...] = ()
@@ -46,6 +48,10 @@ class Readout:
             return f"FC {'+'.join(self.a)} <-> {'+'.join(self.b)}"
         if self.kind == "most_changed":
             return f"FC change of {self.a[0]} minus the largest of {'+'.join(self.b)}"
+        if self.kind == "activity":
+            return f"activity of {'+'.join(self.a)}"
+        if self.kind == "activity_diff":
+            return f"activity of {'+'.join(self.a)} minus activity of {'+'.join(self.b)}"
         return f"GBC of {'+'.join(self.a)}"
 
 
@@ -113,6 +119,7 @@ class Pair:
     about: str
     same_computation: bool = False   # both sides are one number (same read-out, contrast, windows) judged
                                      # in opposite directions
+    latency_until_h: float | None = None  # a pair about timing: each side's onset scan by scan up to this time
 
 
 @dataclass(frozen=True)
@@ -137,10 +144,21 @@ class Registry:
     seed_titles: dict[str, str] = field(default_factory=dict)
     path: str = ""
     excluded: tuple[Excluded, ...] = ()
+    task_block: dict = field(default_factory=dict)   # settings.task_block (sim/claims/task.py)
+
+    def uses_task(self) -> bool:
+        from sim.claims.task import TASK_METRICS
+
+        return any(c.readout.kind == "metric" and c.readout.metric in TASK_METRICS for c in self.testable)
 
     def windows_of(self, claim: Claim) -> tuple[str, ...]:
-        """The timeline windows a claim speaks about (its ``speaks_about``, else every timeline window)."""
-        return claim.speaks_about or self.timeline_windows
+        """The timeline windows a claim speaks about: its ``speaks_about``; else none for a claim that names no
+        time (its window is every scan, e.g. depressed vs healthy without treatment); else every timeline window."""
+        if claim.speaks_about:
+            return claim.speaks_about
+        if claim.window is not None and self.windows[claim.window].all:
+            return ()
+        return self.timeline_windows
 
     def get(self, claim_id: str) -> Claim:
         for c in self.claims:
@@ -170,7 +188,8 @@ def _one_of(key: str, value, allowed: Iterable[str]) -> str:
 
 def _readout(spec, key: str) -> Readout:
     if not isinstance(spec, Mapping) or len(spec) != 1:
-        raise ConfigError(f"{key}: give exactly one of metric: <name>, pair: {{a: [...], b: [...]}}, gbc: [...]")
+        raise ConfigError(f"{key}: give exactly one of metric: <name>, pair: {{a: [...], b: [...]}}, gbc: [...], "
+                          "activity: [...], activity_diff: {a: [...], b: [...]}, most_changed: {target, others}")
     (kind, v), = spec.items()
     if kind == "metric":
         return Readout("metric", metric=str(v))
@@ -184,7 +203,17 @@ def _readout(spec, key: str) -> Readout:
         if not isinstance(v, Mapping) or "target" not in v or "others" not in v:
             raise ConfigError(f"{key}.most_changed: needs 'target' (a region) and 'others' (regions)")
         return Readout("most_changed", a=(str(v["target"]),), b=_names(v["others"], f"{key}.most_changed.others"))
-    raise ConfigError(f"{key}: unknown read-out {kind!r}; allowed: metric, pair, gbc, most_changed")
+    if kind == "activity":
+        return Readout("activity", a=_names(v, f"{key}.activity"))
+    if kind == "activity_diff":
+        if not isinstance(v, Mapping) or "a" not in v or "b" not in v:
+            raise ConfigError(f"{key}.activity_diff: needs lists 'a' and 'b' of region or network names")
+        a, b = _names(v["a"], f"{key}.activity_diff.a"), _names(v["b"], f"{key}.activity_diff.b")
+        if set(a) & set(b):
+            raise ConfigError(f"{key}.activity_diff: 'a' and 'b' share {sorted(set(a) & set(b))}; they must differ")
+        return Readout("activity_diff", a=a, b=b)
+    raise ConfigError(f"{key}: unknown read-out {kind!r}; allowed: metric, pair, gbc, most_changed, activity, "
+                      "activity_diff")
 
 
 def _claim(d: Mapping, windows: Mapping[str, Window], i: int) -> Claim:
@@ -285,7 +314,11 @@ def load_registry(source: str | Path | Mapping | None = None) -> Registry:
                     and ca.window == cb.window and ca.reference_window == cb.reference_window):
                 raise ConfigError(f"{key}: same_computation needs two testable claims with the same readout, "
                                   "contrast, window and reference_window")
-        pairs.append(Pair((str(a), str(b)), str(p.get("about", "")), same))
+        lat = p.get("latency_until_h")
+        if lat is not None and not (isinstance(lat, (int, float)) and lat > 0):
+            raise ConfigError(f"{key}.latency_until_h: expected a positive number of hours, got {lat!r}")
+        pairs.append(Pair((str(a), str(b)), str(p.get("about", "")), same,
+                          float(lat) if lat is not None else None))
     excluded = tuple(Excluded(str(e["file"]), str(e["quote"]), str(e["reason"]))
                      for e in (data.get("excluded") or []))
     titles = {str(k): str(v) for k, v in (data.get("seed_titles") or {}).items()}
@@ -298,7 +331,8 @@ def load_registry(source: str | Path | Mapping | None = None) -> Registry:
     return Registry(claims, windows, timeline, tuple(pairs), float(s.get("ci_level", 0.95)),
                     {str(k): float(v) for k, v in (s.get("min_abs_effect") or {}).items()},
                     float(s.get("time_tolerance_h", 0.01)),
-                    {str(k): str(v) for k, v in (s.get("normalisation") or {}).items()}, titles, path, excluded)
+                    {str(k): str(v) for k, v in (s.get("normalisation") or {}).items()}, titles, path, excluded,
+                    dict(s.get("task_block") or {}))
 
 
 @dataclass(frozen=True)
@@ -331,6 +365,9 @@ def known_names(ds, cfg: Mapping | None = None) -> KnownNames:
         networks |= {str(n) for n in (atlas.get("networks") or [])}
         metrics |= {f"fc_{p}" for p in ((cfg.get("metrics") or {}).get("seed_pairs") or {})}
         metrics |= {f"amp_{str(n).lower()}" for n in networks}  # activity per network (sim.metrics)
+        from sim.claims.task import TASK_METRICS
+
+        metrics |= set(TASK_METRICS)  # added to the results by the claims stage (sim/claims/task.py)
     return KnownNames(frozenset(metrics), frozenset(regions), frozenset(networks), frozenset(conditions))
 
 

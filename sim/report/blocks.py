@@ -62,7 +62,9 @@ GLOSSARY = (
     ("PCC, mPFC, dmPFC", "posterior cingulate, medial and dorsomedial prefrontal cortex"),
     ("sgACC, pgACC, dACC", "subgenual, pregenual and dorsal anterior cingulate cortex"),
     ("DLPFC", "dorsolateral prefrontal cortex (the usual TMS target, left side)"),
-    ("AI, AMY, VS, HIP, LHb", "anterior insula, amygdala, ventral striatum, hippocampus, lateral habenula"),
+    ("AI, AMY, VS, HIP, LHb, SMG", "anterior insula, amygdala, ventral striatum, hippocampus, lateral habenula, "
+                                  "supramarginal gyrus"),
+    ("activity", "ln of the SD of a region's BOLD signal over a scan (an amplitude, not connectivity)"),
     ("metastability", "how much whole-brain synchrony varies over time (a model measure of flexible dynamics)"),
     ("[V] [S] [R]", "evidence tags of science.md: seen in a primary abstract/table [V]; only in a secondary source "
                     "[S]; compiler's background knowledge, not re-verified [R]"),
@@ -182,7 +184,7 @@ def build_blocks(ctx: ReportContext) -> list[Block]:
     """The whole report, section by section."""
     B: list[Block] = []
     for section in (_intro, _how_to_read, _summary, _hypotheses, _main_table, _untestable, _contradictions,
-                    _by_window, _mechanisms, _run_figures, _details, _method, _glossary):
+                    _task, _by_window, _mechanisms, _run_figures, _details, _method, _glossary):
         B += section(ctx)
     return B
 
@@ -268,17 +270,42 @@ def _summary(ctx: ReportContext) -> list[Block]:
     return B
 
 
+KIND_WORDS = {"exc": "excitatory coupling (E->E)", "inh": "cross-inhibitory coupling (E->I)"}
+
+
+def _target_words(t: Mapping) -> str:
+    """One drug target in words: which edges, which way, how much at the full state, and its source."""
+    way = "strengthens" if t["gain"] > 0 else "weakens"
+    full = f"{abs(t['gain']):.0%}" if t["gain"] >= -1 else f"{abs(t['gain']):g}x"
+    return (f"{t['state']}: {way} the {KIND_WORDS.get(t['kind'], t['kind'])} between {t['between']}, by up to "
+            f"{full} at the full {t['state']} state (edge x (1 {'+' if t['gain'] >= 0 else '-'} {abs(t['gain']):g} "
+            f"x state)); source: {t['source']}")
+
+
 def _hypotheses(ctx: ReportContext) -> list[Block]:
     targets = ctx.run.get("targets") or []
-    if not targets:
+    acute = ctx.run.get("acute") or {}
+    if not targets and not acute:
         return []
-    items = [f"{t['state']} scales {t['kind']} coupling between {t['between']} by 1 + {t['gain']:g} x state "
-             f"(source: {t['source']})" for t in targets]
-    return [Block("h2", "The drug's hypothesis in this run"),
-            Block("p", "The slow effects of ketamine (plasticity) and TMS act only on these edges (drug.targets in "
-                       "configs/drug/ketamine.yaml); every gain is assumed. A verdict on a read-out made of these "
-                       "edges is marked *built in* below: it follows from the assumed target."),
-            Block("ul", items=items)]
+    B = [Block("h2", "The drug's hypothesis in this run")]
+    if acute:
+        w = acute.get("weights") or {}
+        wtxt = ", ".join(f"{k} {v:g}" for k, v in w.items()) or "1 everywhere"
+        B.append(Block("p", "**Acute (disinhibition, trapping)**: while ketamine blocks NMDA receptors (block = "
+                            "receptor occupancy from the plasma level, plus the part trapped in closed channels that "
+                            f"outlasts the plasma: trapping τ {acute.get('tau_trap_h', '?'):g} h, release τ "
+                            f"{acute.get('tau_untrap_h', '?'):g} h), every region's drive onto its interneurons is "
+                            "scaled by 1 − block × w and its excitability rises by "
+                            f"{acute.get('excitability_per_block', 0):g} × block × w (Hopf a, 1/s). w = regional "
+                            f"weight ({wtxt}; other regions 1), assumed from interneuron density maps. These act on "
+                            "every region, not on chosen edges; all values are assumed (configs/drug/ketamine.yaml)."))
+    if targets:
+        B.append(Block("p", "**Slow (plasticity after ketamine; the TMS state during a course)**: these states act "
+                            "only on the edges below (drug.targets); every gain is assumed. A verdict on a read-out "
+                            "made of these edges is marked *built in* below: it follows from the assumed target, and "
+                            "the column 'Carried by' names the hypothesis each verdict rests on."))
+        B.append(Block("ul", items=[_target_words(t) for t in targets]))
+    return B
 
 
 def _main_table(ctx: ReportContext) -> list[Block]:
@@ -318,13 +345,17 @@ def _contradictions(ctx: ReportContext) -> list[Block]:
     B.append(Block("p", "Each pair below makes opposite statements. For each side: its verdict at its own window, "
                         "the time windows in which the simulation reproduces it, and (with experiment=claims) the "
                         "regimes - mechanism switched off or other depressed preset - in which it is reproduced."))
-    wl = {w: reg.windows[w].label for w in reg.timeline_windows}
+    wl = {w: reg.windows[w].label for w in reg.windows}
     for p in ctx.pairs:
         B.append(Block("h3", p.about))
         rows = []
+        holds = [(c_win(reg, cid, p.primary[k]) if p.timeless[k] else p.holds_in_windows[k])
+                 for k, cid in enumerate(p.ids)]
         for k, cid in enumerate(p.ids):
             c, r = reg.get(cid), p.primary[k]
-            wins = ", ".join(wl[w] for w in p.holds_in_windows[k]) or "none"
+            wins = ", ".join(wl[w] for w in holds[k]) or "none"
+            if p.timeless[k]:
+                wins = f"names no time; {wins}"
             if ctx.variants:
                 label = {v.name: v.label for v in ctx.variants}
                 regs = ", ".join(label[n] for n in p.holds_in_variants[k]) or "none"
@@ -336,8 +367,38 @@ def _contradictions(ctx: ReportContext) -> list[Block]:
                           else (c.reason or "")), wins, regs])
         B.append(Block("table", header=["Claim", "Verdict", "Stability", "Effect at its window",
                                         "Reproduced in windows", "Reproduced in regimes"], rows=rows))
-        B.append(Block("p", _supports_sentence(ctx, p) + " " + pair_sentence(p.ids, p.holds_in_windows, wl)))
+        B.append(Block("p", _supports_sentence(ctx, p) + " " + pair_sentence(p.ids, holds, wl)))
+        if any(cid in ctx.assessment.onsets for cid in p.ids):
+            B.append(Block("p", _onset_sentence(ctx, p)))
     return B
+
+
+def _onset_sentence(ctx: ReportContext, p) -> str:
+    """The latency of each side's change at the run's scan resolution (a timing pair)."""
+    from sim.plots._common import fmt_time
+
+    def at(t):
+        return "no scan" if t is None else fmt_time(t, None)
+
+    parts = []
+    for cid in p.ids:
+        o = ctx.assessment.onsets.get(cid)
+        if o is None:
+            continue
+        first = next((r for r in o.per_scan if r.scans_h and r.scans_h[0] == o.first_change_h), None)
+        eff = f" ({effect_text(first)})" if first is not None else ""
+        parts.append(f"{cid}: first scan with a change in either direction: {at(o.first_change_h)}{eff}; first "
+                     f"scan with the change the claim states ({expected_text(ctx.registry.get(cid))}): "
+                     f"{at(o.first_claimed_h)}")
+    o0 = next(ctx.assessment.onsets[c] for c in p.ids if c in ctx.assessment.onsets)
+    grid = ", ".join(fmt_time(r.scans_h[0], None) for r in o0.per_scan if r.scans_h)
+    return (f"Onset, scan by scan (each scan alone as the window; scans after time 0 up to "
+            f"{fmt_time(o0.until_h, None)}: {grid}): " + "; ".join(parts) + ".")
+
+
+def c_win(reg: Registry, cid: str, r: Result) -> tuple[str, ...]:
+    """A claim that names no time holds at its own window (every scan) if its verdict there is reproduced."""
+    return (reg.get(cid).window,) if r.verdict == REPRODUCED else ()
 
 
 def _supports_sentence(ctx: ReportContext, p) -> str:
@@ -356,15 +417,20 @@ def _supports_sentence(ctx: ReportContext, p) -> str:
         cid = sides[0]
         st = _stability_text(ctx, cid)
         carried = _carried_by(ctx, cid)
-        return (f"{lead}this run supports **{cid}** ({ctx.assessment.shown_verdict(cid)}; stability: {st}; "
-                f"carried by: {carried}).")
+        return _cap(f"{lead}this run supports **{cid}** ({ctx.assessment.shown_verdict(cid)}; stability: {st}; "
+                    f"carried by: {carried}).")
     if len(sides) == 2:
-        return f"{lead}this run reproduces both sides at their own windows (their read-outs or contrasts differ)."
+        return _cap(f"{lead}this run reproduces both sides at their own windows (their read-outs or contrasts "
+                    "differ).")
     opp = [cid for k, cid in enumerate(p.ids) if p.primary[k].verdict == OPPOSITE]
     if opp:
-        return (f"{lead}this run supports neither side; it finds the opposite of {' and '.join(opp)} "
-                f"(stability: {'; '.join(_stability_text(ctx, c) for c in opp)}).")
-    return f"{lead}this run supports neither side at its own window."
+        return _cap(f"{lead}this run supports neither side; it finds the opposite of {' and '.join(opp)} "
+                    f"(stability: {'; '.join(_stability_text(ctx, c) for c in opp)}).")
+    return _cap(f"{lead}this run supports neither side at its own window.")
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
 
 
 def _carried_by(ctx: ReportContext, cid: str) -> str:
@@ -377,8 +443,12 @@ def _carried_by(ctx: ReportContext, cid: str) -> str:
     elif o is not None and o.inputs:
         mechs = list(o.inputs)
     if not mechs:
-        return ("no single mechanism found by the ablations" if ctx.variants else
-                (o.kind if o is not None else "—") + " (run experiment=claims for the mechanisms)")
+        if ctx.variants:
+            return "no single mechanism found by the ablations"
+        if o is not None and o.acting:
+            return ("not separated in this run; what differs between the two sides at these scans: "
+                    + ", ".join(_acting_word(ctx, m) for m in o.acting) + " (experiment=claims switches each off)")
+        return (o.kind if o is not None else "—") + " (run experiment=claims for the mechanisms)"
     targets = ctx.run.get("targets") or []
     out = []
     for m in mechs:
@@ -390,12 +460,47 @@ def _carried_by(ctx: ReportContext, cid: str) -> str:
     return "; ".join(out)
 
 
+def _task(ctx: ReportContext) -> list[Block]:
+    """The task block's linear response per untreated condition (claim task_reciprocity)."""
+    t = ctx.assessment.task
+    if not t:
+        return []
+    from sim.plots._common import pretty_condition as pc
+
+    tb = ctx.registry.task_block
+
+    def ci(x, fmt="+.3f", unit=""):
+        m, lo, hi, _ = x
+        return "—" if m != m else f"{m:{fmt}}{unit} ({lo:{fmt}} to {hi:{fmt}})"
+
+    rows = [[pc(c), ci(v["task_dmn_per_tpn"]), ci(v["task_recovery_s"], ".1f", " s")] for c, v in t.items()]
+    return [Block("h2", "Task block: the linear response of the model"),
+            Block("p", "The scans are resting state, so the claim that the DMN 'turns off' during a task "
+                       "(task_reciprocity) is read on the linearised network's mean response to a block of external "
+                       f"drive onto the {tb.get('driven', 'TPN')} regions ({tb.get('duration_s', 30):g} s; "
+                       "sim/claims/task.py): exact for the linear engine, an approximation of the non-linear model, "
+                       "and not a simulated task scan. Untreated conditions only. DMN per TPN = the DMN's mean "
+                       "signal change during the block divided by the driven regions' (< 0: reciprocal). Recovery = "
+                       f"time after the block until the DMN stays within {tb.get('recover_fraction', 0.1):.0%} of "
+                       "its largest deviation during it. Mean over subjects (95% CI)."),
+            Block("table", header=["Condition", "DMN per TPN change during the block", "DMN recovery after it"],
+                  rows=rows)]
+
+
+def _acting_word(ctx: ReportContext, m: str) -> str:
+    if m == "phenotype":
+        return f"the depressed preset ({ctx.run.get('preset', '')}, an input)"
+    n = sum(1 for t in (ctx.run.get("targets") or []) if t["state"] == m)
+    return f"{m} ({n} assumed target edge set{'s' if n != 1 else ''})" if n else m
+
+
 def _by_window(ctx: ReportContext) -> list[Block]:
     reg = ctx.registry
     B: list[Block] = []
     B.append(Block("h2", "When does each claim hold?"))
-    B.append(Block("p", "The same contrast evaluated in every time window of the run (claims that compare two "
-                        "windows by construction - e_peak_rise, e_peak_fall - are left out). Time 0 = start of "
+    B.append(Block("p", "The same contrast evaluated in each time window the claim speaks about (claims that "
+                        "compare two windows by construction - e_peak_rise, e_peak_fall - and claims that name no "
+                        "time, such as depressed vs healthy without treatment, are left out). Time 0 = start of "
                         "the (first) infusion or TMS session."))
     if "windows" in ctx.claim_figures:
         B.append(Block("img", path=ctx.claim_figures["windows"],
@@ -514,7 +619,10 @@ def _method(ctx: ReportContext) -> list[Block]:
         f"{REPRODUCED}: CI excludes 0 on the expected side and |effect| ≥ the minimal effect size; {OPPOSITE}: CI "
         f"excludes 0 on the other side (same size condition); {NOT_REPRODUCED}: otherwise. Minimal effect size: "
         f"{m.get('r', 0):g} r for FC (a fifth of the per-subject SD of single-pair FC over a 10-min scan, below what "
-        f"an fMRI study of 20-70 people could detect), {m.get('0..1', 0):g} for 0..1 quantities.",
+        f"an fMRI study of 20-70 people could detect), {m.get('0..1', 0):g} for 0..1 quantities, "
+        f"{m.get('ln', 0):g} ln for activity (about {m.get('ln', 0):.0%} amplitude; assumed).",
+        f"'no difference' claims (expected = 0) are an equivalence test: {REPRODUCED} if the whole CI lies within ± "
+        f"the minimal effect size, {OPPOSITE} if the CI excludes 0 and |effect| ≥ it, {NOT_REPRODUCED} otherwise.",
         "'toward healthy' claims take their direction from the run: the sign of healthy minus depressed (untreated "
         "conditions, all scans); if that difference is not itself significant and at least the minimal effect size "
         f"the claim is '{NOT_EVALUATED}'.",
@@ -586,6 +694,12 @@ def run_info(ds, cfg=None) -> dict:
     if cfg is not None and cfg.get("experiment") is not None:
         info["experiment"] = str(cfg["experiment"].get("name", info["experiment"]))
     if cfg is not None and cfg.get("drug") is not None:
+        d = cfg["drug"]
+        rec, acute = d.get("receptor") or {}, d.get("acute") or {}
+        info["acute"] = {"excitability_per_block": float(acute.get("excitability_per_block", 0.0)),
+                         "weights": {str(k): float(v) for k, v in (d.get("regional_weights") or {}).items()},
+                         "tau_trap_h": float(rec.get("tau_trap_h", float("nan"))),
+                         "tau_untrap_h": float(rec.get("tau_untrap_h", float("nan")))}
         info["targets"] = [{"state": str(t.get("state")), "kind": str(t.get("kind")), "gain": float(t.get("gain")),
                             "between": " and ".join(x if isinstance(x, str) else "+".join(x) for x in t["between"]),
                             "source": str(t.get("source", "assumed"))} for t in (cfg["drug"].get("targets") or [])]

@@ -45,7 +45,7 @@ def fig_effects(reg: Registry, primary: Mapping[str, Result]):
         else:
             ax.text(0, i, "  not evaluated", va="center", fontsize=7.5, color="0.4")
         arrow = {"increase": "↑", "decrease": "↓", "either": "≠0", "below_zero": "<0", "above_zero": ">0",
-                 "toward healthy": "toward healthy"}.get(r.expected, r.expected)
+                 "toward healthy": "toward healthy", "no_difference": "=0"}.get(r.expected, r.expected)
         unit = "" if r.unit in ("r", "") else " (unitless)"
         ax.text(1.01, i, f"expects {arrow}{unit}", transform=ax.get_yaxis_transform(), va="center", fontsize=7.5)
     ax.set_yticks(range(n), [trim(f"{c.id}: {c.claim}") for c in claims], fontsize=7.5)
@@ -103,7 +103,7 @@ def window_rows(reg: Registry, by_window: Mapping[tuple[str, str], Result]) -> l
     out: list[tuple[Claim, list[str]]] = []
     keys: dict = {}
     for c in reg.testable:
-        if c.reference_window:
+        if c.reference_window or not reg.windows_of(c):   # compares two windows, or names no time
             continue
         res = tuple((by_window[(c.id, w)].effect, by_window[(c.id, w)].expected) for w in reg.timeline_windows
                     if (c.id, w) in by_window)

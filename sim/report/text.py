@@ -11,7 +11,8 @@ from sim.claims.evaluate import Result
 from sim.claims.registry import Claim, Registry
 
 EXPECTED_TEXT = {"increase": "↑ increase", "decrease": "↓ decrease", "either": "≠ 0 (either direction)",
-                 "below_zero": "< 0", "above_zero": "> 0", "toward_healthy": "toward healthy"}
+                 "below_zero": "< 0", "above_zero": "> 0", "toward_healthy": "toward healthy",
+                 "no_difference": "= 0 (within ± the minimal effect)"}
 
 
 def seed_short(reg: Registry, c: Claim) -> str:
@@ -28,7 +29,7 @@ def readout_text(c: Claim) -> str:
         return short_metric(r.metric)
     if r.kind == "gbc":
         return f"GBC of {', '.join(r.a)}"
-    if r.kind == "most_changed":
+    if r.kind in ("most_changed", "activity", "activity_diff"):
         return r.label()
     return f"FC {'+'.join(r.a)} ↔ {'+'.join(r.b)}"
 
