@@ -168,37 +168,46 @@ _BASE_LOCK = threading.Lock()
 _BASE = None
 
 
-def _base_config():
+def _base_config() -> dict:
+    """The default config composed once (Hydra) and resolved into plain dicts and lists (read-only: every live
+    config copies the parts it changes)."""
     global _BASE
     with _BASE_LOCK:
         if _BASE is None:
+            from omegaconf import OmegaConf
+
             from sim.config import load_config
 
-            _BASE = load_config(["progress=false", "~experiment.dose_response", f"model={MODEL}",
-                                 f"scan.duration_s={LIVE_SCAN_S}", f"scan.transient_s={LIVE_TRANSIENT_S}"])
+            cfg = load_config(["progress=false", "~experiment.dose_response", f"model={MODEL}",
+                               f"scan.duration_s={LIVE_SCAN_S}", f"scan.transient_s={LIVE_TRANSIENT_S}"])
+            _BASE = OmegaConf.to_container(cfg, resolve=True)
         return _BASE
 
 
-def build_config(c: Controls):
-    """The composed config of the live run for these controls (a copy of the default config, edited)."""
-    from omegaconf import open_dict
-
-    cfg = copy.deepcopy(_base_config())
+def build_config(c: Controls) -> dict:
+    """The live run's config for these controls: the default config with the changed parts copied (the rest is
+    shared with :func:`_base_config`, which nothing writes to)."""
+    base = _base_config()
     conds, _, _ = condition_plan(c)
-    with open_dict(cfg):
-        cfg.cohort.n_subjects = c.n_subjects
-        cfg.model.params.global_coupling = c.coupling
-        cfg.model.params.sigma = c.noise
-        cfg.metrics.engine = ENGINE_MODES[c.engine]
-        for m in MECHANISMS:
-            cfg.drug.mechanisms[m] = bool(getattr(c, m))
-        if c.phenotype != "healthy":
-            cfg.phenotype = copy.deepcopy(cfg.phenotypes[c.phenotype])
-        cfg.experiment.name = "sandbox"
-        cfg.experiment.scans_h = list(LIVE_SCANS_H)
-        cfg.experiment.select = None
-        cfg.experiment.conditions = conds
+    cfg = dict(base)
+    cfg["cohort"] = {**base["cohort"], "n_subjects": c.n_subjects}
+    cfg["model"] = {**base["model"], "params": {**base["model"]["params"], "global_coupling": c.coupling,
+                                                 "sigma": c.noise}}
+    cfg["metrics"] = {**base["metrics"], "engine": ENGINE_MODES[c.engine]}
+    cfg["drug"] = {**base["drug"], "mechanisms": {**base["drug"]["mechanisms"],
+                                                   **{m: bool(getattr(c, m)) for m in MECHANISMS}}}
+    if c.phenotype != "healthy":
+        cfg["phenotype"] = copy.deepcopy(base["phenotypes"][c.phenotype])
+    cfg["experiment"] = {**base["experiment"], "name": "sandbox", "scans_h": list(LIVE_SCANS_H), "select": None,
+                         "conditions": copy.deepcopy(conds)}
     return cfg
+
+
+def slow_key(c: Controls) -> tuple:
+    """What the slow drug states of a live run depend on: the treatment, dose, the mechanisms that shape them
+    (trapping, plasticity, TMS; disinhibition only acts on the network) and the cohort (its clearance draws), not
+    the network or the phenotype. The key of the slow-state cache (sim.experiment.run_timeline's ``slow_cache``)."""
+    return (c.treatment, c.dose_mg_per_kg, c.trapping, c.plasticity, c.tms, c.n_subjects)
 
 
 def controls_spec() -> dict:
