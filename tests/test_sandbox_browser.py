@@ -180,10 +180,12 @@ LAYOUT_JS = """() => {
       if (r.left < b.left - 0.5 || r.right > b.right + 0.5 || r.top < b.top - 0.5 || r.bottom > b.bottom + 0.5)
         out.textOutside.push([svg.getAttribute('class'), t.textContent]);
     }
-    const labels = [...svg.querySelectorAll('text.region-label')].map((t) => [t.textContent, t.getBoundingClientRect()]);
+    const labels = [...svg.querySelectorAll('text.region-label')]
+      .map((t) => [t.textContent, t.getBoundingClientRect()]);
     for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++) {
       const a = labels[i][1], c = labels[j][1];
-      const w = Math.min(a.right, c.right) - Math.max(a.left, c.left), h = Math.min(a.bottom, c.bottom) - Math.max(a.top, c.top);
+      const w = Math.min(a.right, c.right) - Math.max(a.left, c.left);
+      const h = Math.min(a.bottom, c.bottom) - Math.max(a.top, c.top);
       if (w > 0.5 && h > 0.5) out.labelOverlaps.push([svg.dataset.view, labels[i][0], labels[j][0]]);
     }
   }
@@ -281,7 +283,7 @@ def test_expected_mode_answers_at_once(page):
     lat += _answer_times(page, [7, 11, 13], ctl="ctl-dose")  # the drug's slow states change too
     browser = [x["ms"] / 1000 for x in lat]
     server = [x["server_s"] for x in lat]
-    cpu = page.evaluate("window.sandbox.latencies.slice(-%d).map((x) => x.cpu_s)" % len(lat))
+    cpu = page.evaluate(f"window.sandbox.latencies.slice(-{len(lat)}).map((x) => x.cpu_s)")
     load = _load_factor()
     print(f"\nexpected mode, {len(lat)} new settings (load factor {load:.1f}): browser (request -> plots painted) "
           f"median {statistics.median(browser) * 1000:.0f} ms, max {max(browser) * 1000:.0f} ms; server median "
