@@ -290,4 +290,5 @@ def test_noise_band_is_the_ci_of_the_untreated_mean():
     ci = mean_ci(x, axis=0, level=0.95)
     band = out["metrics"]["noise_band"]["fc_dmn_tpn"]
     assert np.allclose(band["low"], ci.low, atol=1e-4) and np.allclose(band["high"], ci.high, atol=1e-4)
-    assert all(lo < hi for lo, hi in zip(band["low"], band["high"], strict=True))  # simulated scans: a band of width > 0
+    # simulated scans: a band of width > 0
+    assert all(lo < hi for lo, hi in zip(band["low"], band["high"], strict=True))
