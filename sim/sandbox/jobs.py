@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import queue
 import threading
@@ -42,9 +43,13 @@ class Busy(RuntimeError):
         self.retry_after_s = retry_after_s
 
 
+_ORDER = itertools.count()  # submission order of jobs (a queued job's place in the line)
+
+
 class Job:
     def __init__(self, c: Controls, kind: str = "plots"):
         self.controls, self.kind, self.done = c, kind, threading.Event()
+        self.order = next(_ORDER)
         self.body: bytes | None = None
         self.error: BaseException | None = None
         self.waiters, self.cancelled, self.started = 0, False, False
@@ -214,7 +219,7 @@ class Cache:
                 return {"state": "unknown", "fraction": 0.0}
             if not job.started:
                 ahead = sum(1 for j in self.jobs.values() if j is not job and not j.cancelled and
-                            (j.started or id(j) < id(job)))
+                            (j.started or j.order < job.order))
                 return {"state": "queued", "fraction": 0.0, "ahead": ahead}
             frac = job.steps_done / job.steps_total if job.steps_total else 0.0
             return {"state": "running", "fraction": round(min(1.0, frac), 4),
