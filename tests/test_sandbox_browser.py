@@ -180,13 +180,13 @@ LAYOUT_JS = """() => {
       if (r.left < b.left - 0.5 || r.right > b.right + 0.5 || r.top < b.top - 0.5 || r.bottom > b.bottom + 0.5)
         out.textOutside.push([svg.getAttribute('class'), t.textContent]);
     }
-    const labels = [...svg.querySelectorAll('text.region-label')]
+    const labels = [...svg.querySelectorAll('text.region-label, text.xtick, text.ytick')]
       .map((t) => [t.textContent, t.getBoundingClientRect()]);
     for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++) {
       const a = labels[i][1], c = labels[j][1];
       const w = Math.min(a.right, c.right) - Math.max(a.left, c.left);
       const h = Math.min(a.bottom, c.bottom) - Math.max(a.top, c.top);
-      if (w > 0.5 && h > 0.5) out.labelOverlaps.push([svg.dataset.view, labels[i][0], labels[j][0]]);
+      if (w > 0.5 && h > 0.5) out.labelOverlaps.push([svg.getAttribute('class'), labels[i][0], labels[j][0]]);
     }
   }
   const g = document.createElement('canvas').getContext('2d');
@@ -219,7 +219,7 @@ def test_layout_at_three_sizes(page, size):
         assert p["w"] >= 100 and p["h"] >= 50, f"{size}: plot {p} is (almost) invisible"
         assert p["left"] >= -0.5 and p["right"] <= w + 0.5, f"{size}: plot {p} sticks out of the window"
     assert not out["textOutside"], f"{size}: text cut at the edge of its plot: {out['textOutside'][:5]}"
-    assert not out["labelOverlaps"], f"{size}: region labels overlap: {out['labelOverlaps']}"
+    assert not out["labelOverlaps"], f"{size}: region labels or ticks overlap: {out['labelOverlaps']}"
     assert not out["selectsCut"], f"{size}: select text cut: {out['selectsCut']}"
     v = out["verdict"]
     assert v and v["w"] > 20 and v["right"] <= min(w, v["boxRight"]) + 0.5, f"{size}: verdict column hidden: {v}"
@@ -320,9 +320,12 @@ def test_simulated_mode_shows_progress_and_cancels_a_superseded_request(page):
     assert page.is_hidden("#progress-box")
     after = page.evaluate(health)
     assert after["cancelled"] >= before["cancelled"] + 1, (before, after)  # the server stopped the first one
-    lat = page.evaluate("window.sandbox.lastLatency")
-    print(f"\nsimulated mode: browser {lat['ms']:.0f} ms, server {lat['server_s'] * 1000:.0f} ms; progress polls "
+    lat = [page.evaluate("window.sandbox.lastLatency")] + _answer_times(page, [19, 21], ctl="ctl-noise")
+    b, sv = [x["ms"] for x in lat], [x["server_s"] * 1000 for x in lat]
+    print(f"\nsimulated mode, {len(lat)} new settings: browser median {statistics.median(b):.0f} ms, max "
+          f"{max(b):.0f} ms; server median {statistics.median(sv):.0f} ms, max {max(sv):.0f} ms; progress polls "
           f"{json.dumps(fractions)}")
+    assert all(x["engine"] == "simulated" for x in lat)
     # simulated scans draw the untreated group's noise band; expected values say they have no sampling noise
     assert page.locator("#metrics path.noise-band").count() == page.locator("#metrics svg.panel").count()
     assert "untreated" in page.inner_text("#noise-note")

@@ -234,7 +234,8 @@ async function request() {
     `expected values of the linearised network for ${c.n_subjects} people (no scan noise: differences are effects)` :
     `simulated live (${c.n_subjects} people × ${c.n_scans} scans × ${body.conditions.length} groups = ${c.n_items} scans of ` +
     `${c.scan_duration_s / 60} min in ${body.timing.simulate_s.toFixed(2)} s)`;
-  setStatus("ready", `updated in ${(ms / 1000).toFixed(2)} s, ${how}`);
+  setStatus("ready", `updated in ${(ms / 1000).toFixed(2)} s`);
+  html("span", { class: "detail" }, $("status"), `, ${how}`);
   if (seq === state.seq) requestClaims(seq, controls);
 }
 
@@ -421,7 +422,7 @@ function drawBrain(d, ti, delta) {
 }
 
 function axisTicks(tmin, tmax) {
-  return [-24, 1, 24, 48, 168, 336, 504, 672].filter((t) => t >= tmin && t <= tmax);
+  return [-24, 1, 24, 168, 336, 504, 672].filter((t) => t >= tmin && t <= tmax);
 }
 
 // One time-course plot: viewBox W x H (scales to its box); series {y, band (± around y), low/high (absolute band),
