@@ -387,10 +387,12 @@ function drawBrain(d, ti, delta) {
       xt: "MNI x (mm): left ← → right", yt: "MNI y (mm)" },
   ];
   const S = 1.55, mg = { l: 18, r: 4, t: 18, b: 18 };
+  const grid = html("div", { class: "brainviews" }, box);
   for (const v of views) {
     const W = (v.xr[1] - v.xr[0]) * S + mg.l + mg.r, H = (v.yr[1] - v.yr[0]) * S + mg.t + mg.b;
     const svg = el("svg", { viewBox: `0 0 ${W.toFixed(0)} ${H.toFixed(0)}`, class: "brainview plot",
-      "data-view": v.title.split(" ")[0] }, box);
+      "data-view": v.title.split(" ")[0] }, grid);
+    svg.style.maxWidth = `${(1.45 * W).toFixed(0)}px`; // both views at one scale (mm per pixel), not one width
     el("text", { x: 4, y: 12, class: "title" }, svg, v.title);
     const X = (x) => mg.l + (x - v.xr[0]) * S, Y = (y) => mg.t + (v.yr[1] - y) * S;
     const outline = v.outline.replace(/(-?[\d.]+),(-?[\d.]+)/g, (_, a, b) => `${X(+a).toFixed(1)},${Y(+b).toFixed(1)}`);
@@ -561,9 +563,13 @@ function drawMatrix(box, title, M, vmax, d, unit) {
   const n = M.length, cell = 12, off = 46;
   const wrap = html("div", { class: "fcwrap" }, box);
   html("div", { class: "fc-title" }, wrap, title);
-  const cv = html("canvas", { width: off + n * cell + 4, height: off + n * cell + 32, class: "fcmatrix" }, wrap);
+  const RES = 2; // drawn at twice its size: sharp when CSS scales it up (wide screens, high-DPI phones)
+  const cw = off + n * cell + 4, ch = off + n * cell + 32;
+  const cv = html("canvas", { width: RES * cw, height: RES * ch, class: "fcmatrix" }, wrap);
+  cv.style.maxWidth = `${1.4 * cw}px`;
   const g = cv.getContext("2d");
-  g.fillStyle = "#fff"; g.fillRect(0, 0, cv.width, cv.height);
+  g.scale(RES, RES);
+  g.fillStyle = "#fff"; g.fillRect(0, 0, cw, ch);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
     g.fillStyle = i === j ? "#e0e0e0" : diverging(M[i][j], vmax);
     g.fillRect(off + j * cell, off + i * cell, cell, cell);
@@ -586,7 +592,7 @@ function drawMatrix(box, title, M, vmax, d, unit) {
   g.textAlign = "right"; g.fillText(`+${vmax}`, off + 168, y0 + 20);
   g.textAlign = "left"; g.fillText(unit, off + 174, y0 + 8);
   cv.addEventListener("mousemove", (e) => {
-    const r = cv.getBoundingClientRect(), k = cv.width / r.width; // the canvas is scaled by CSS
+    const r = cv.getBoundingClientRect(), k = cw / r.width; // the canvas is scaled by CSS
     const j = Math.floor(((e.clientX - r.left) * k - off) / cell), i = Math.floor(((e.clientY - r.top) * k - off) / cell);
     const tip = $("tooltip");
     if (i >= 0 && j >= 0 && i < n && j < n) {
