@@ -11,7 +11,7 @@ subject's scans share their noise across conditions (``common``) or not (``indep
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,12 +172,16 @@ def replicates_from_config(cfg: Mapping) -> int:
     return int(r)
 
 
-def run_timeline(cfg: Mapping, progress=None, total_callback=None, world: World | None = None):
+def run_timeline(cfg: Mapping, progress=None, total_callback=None, world: World | None = None,
+                 slow_cache: MutableMapping | None = None):
     """Run a timeline experiment; returns an :class:`xarray.Dataset` (:mod:`sim.schema`; README, "Outputs").
 
     ``world`` (from :func:`sim.simulate.build_world` on the same config, or on one differing only in the drug or
     the phenotype preset, as the ablation variants do) avoids building it again. With ``claims.replicates`` = R
     the cohort is R x ``cohort.n_subjects`` subjects: R independent replicate cohorts (sim/claims/stability.py).
+    ``slow_cache`` (condition name -> its slow states at the stored and the scan times) is read and filled for the
+    conditions; the caller keys it by what the states depend on (drug, protocol, cohort, seed: the sandbox keeps
+    one per setting of those, so a coupling change does not integrate the drug again).
     """
     import xarray as xr
 
@@ -205,9 +209,14 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None, world: World 
 
     specs, seeds, slow_store = [], [], {}
     for c in conds:
-        states = slow_states(drug, c.protocol, clearance, grid)
-        slow_store[c.name] = at_times(states, grid, store)
-        specs.append(modulate(drug, subject_net(c.phenotype), at_times(states, grid, scans)))
+        cached = slow_cache.get(c.name) if slow_cache is not None else None
+        if cached is None:
+            states = slow_states(drug, c.protocol, clearance, grid)
+            cached = (at_times(states, grid, store), at_times(states, grid, scans))
+            if slow_cache is not None:
+                slow_cache[c.name] = cached
+        slow_store[c.name] = cached[0]
+        specs.append(modulate(drug, subject_net(c.phenotype), cached[1]))
         seeds += noise_seeds(world.seed, c.name, subjects, scans, trial.noise)
 
     dr = exp.get("dose_response")

@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 
 from sim.claims import load_registry
@@ -166,3 +167,129 @@ def test_expected_mode_is_the_default_and_shows_no_change_without_treatment():
     sim = sb.simulate({**SMALL, "treatment": "none", "engine": "simulated"})
     assert sim["cohort"]["engine"] == "simulated"
     assert len(set(sim["metrics"]["mean"]["fc_within_dmn"]["depressed"])) > 1
+
+
+# ------------------------------------------------------------------ the speed-ups change no number
+def _fresh(c):
+    from sim.sandbox.payload import build_payload
+
+    return build_payload(c)[0]
+
+
+def _strip(p):
+    return {k: v for k, v in p.items() if k != "timing"}
+
+
+@pytest.mark.parametrize("first, second", [
+    ({"coupling": 0.2}, {"coupling": 0.35}),                          # same drug states: reused
+    ({"phenotype": "depressed_hypo"}, {"phenotype": "depressed_hyper"}),
+    ({"disinhibition": False}, {"disinhibition": True}),
+    ({"dose_mg_per_kg": 0.5}, {"dose_mg_per_kg": 1.0}),               # new drug states: recomputed
+    ({"trapping": True}, {"trapping": False}),
+    ({"plasticity": True}, {"plasticity": False}),
+    ({"treatment": "ketamine_single"}, {"treatment": "ketamine_repeated"}),
+    ({"treatment": "tms", "tms": True}, {"treatment": "tms", "tms": False}),
+])
+def test_slow_state_cache_gives_the_fresh_answer(first, second):
+    """The slow-state cache is keyed by slow_key: an answer built after another setting (sharing its cache entry
+    when the keys agree) equals the answer built from nothing, bit for bit."""
+    from sim.sandbox.payload import build_payload
+
+    caches: dict = {}
+    a, b = (sb.parse_controls({**SMALL, **x}) for x in (first, second))
+    for c in (a, b):
+        out = build_payload(c, slow_cache=caches.setdefault(sb.slow_key(c), {}))[0]
+    assert _strip(out) == _strip(_fresh(b))
+
+
+def test_linear_engine_solves_each_distinct_item_once():
+    from sim.models import hopf
+    from sim.simulate import _expected_cov_unique
+
+    rng = np.random.default_rng(3)
+    n, b = 6, 5
+    w = rng.normal(0, 0.05, (b, n, n))
+    p = hopf.HopfParams(np.full((b, n), -0.8, np.float32), rng.uniform(0.2, 0.4, (b, n)).astype(np.float32),
+                        w.astype(np.float32), np.full((b, n), 0.02, np.float32))
+    idx = np.array([0, 1, 0, 2, 1, 1, 4, 3, 0])  # duplicates of five distinct items
+    dup = hopf.HopfParams(*(getattr(p, k)[idx] for k in ("a_eff", "omega", "w", "sigma")))
+    calls = []
+
+    class Spy:
+        @staticmethod
+        def expected_cov(q):
+            calls.append(q.a_eff.shape[0])
+            return hopf.expected_cov(q)
+
+    got = _expected_cov_unique(Spy, dup)
+    assert calls == [5]
+    assert np.array_equal(got, hopf.expected_cov(dup))  # bit-identical: the solver works matrix by matrix
+
+
+def test_compiled_trapping_recurrence_is_the_numpy_loop():
+    from sim.pharmacology import receptor as rc
+
+    prm = rc.DEFAULT_RECEPTOR_PARAMS
+    t = np.arange(0.0, 50.0, 1 / 60)
+    occ = np.random.default_rng(0).uniform(0, 1, (3, t.size))
+    o = 0.5 * (occ[:, 1:] + occ[:, :-1])
+    rate = prm.k_on_per_h * o + prm.k_off_per_h
+    b_ss, decay = prm.k_on_per_h * o / rate, np.exp(-rate * np.diff(t))
+    ref = np.empty(occ.shape)
+    ref[:, 0] = 0.2
+    for k in range(t.size - 1):
+        ref[:, k + 1] = b_ss[:, k] + (ref[:, k] - b_ss[:, k]) * decay[:, k]
+    assert np.array_equal(rc.trapped_block(t, occ, prm, 0.2), ref)
+
+
+def test_claims_on_the_trimmed_run_are_the_claims_on_the_whole_run():
+    from sim.claims import evaluate
+    from sim.sandbox.payload import _registry, build_payload, claims_view
+
+    _, ds = build_payload(sb.parse_controls(SMALL))
+    reg = _registry()
+    whole = evaluate(ds, reg)
+    trimmed = evaluate(claims_view(ds), reg)
+    def key(rs):
+        return [(r.claim_id, r.verdict, r.reason, repr(r.effect), repr(r.low), repr(r.high)) for r in rs]
+
+    assert key(whole) == key(trimmed)
+
+
+def test_by_window_claims_only_in_the_windows_they_speak_about():
+    out = sb.simulate(SMALL)
+    reg = load_registry(None)
+    for p, spec in zip(out["claims"]["contradictions"], reg.contradictions, strict=True):
+        for cid, about, holds in zip(spec.ids, p["speaks_about"], p["holds_in"], strict=True):
+            labels = [reg.windows[w].label for w in reg.windows_of(reg.get(cid))]
+            assert about == labels and set(holds) <= set(labels)
+
+
+def test_claims_and_progress_endpoints(http):
+    body = json.dumps({**SMALL, "coupling": 0.25}).encode()
+    status, plots = _post(http, body)
+    assert status == 200 and "claims" not in plots  # the plots do not wait for the claims
+    req = urllib.request.Request(http + "/api/claims", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        claims = json.loads(r.read())
+    assert [row["id"] for row in claims["rows"]] == [c.id for c in load_registry(None).claims]
+    req = urllib.request.Request(http + "/api/progress", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert json.loads(r.read()) == {"state": "cached", "fraction": 1.0}
+    new = json.dumps({**SMALL, "coupling": 0.2511}).encode()
+    req = urllib.request.Request(http + "/api/progress", data=new, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert json.loads(r.read())["state"] == "unknown"
+
+
+def test_noise_band_is_the_ci_of_the_untreated_mean():
+    from sim.stats import mean_ci
+
+    out, ds = sb.build_payload(sb.parse_controls({**SMALL, "engine": "simulated", "n_subjects": 4}))
+    assert out["untreated"] == "depressed"
+    x = ds["fc_dmn_tpn"].sel(condition="depressed").values
+    ci = mean_ci(x, axis=0, level=0.95)
+    band = out["metrics"]["noise_band"]["fc_dmn_tpn"]
+    assert np.allclose(band["low"], ci.low, atol=1e-4) and np.allclose(band["high"], ci.high, atol=1e-4)
+    # simulated scans: a band of width > 0
+    assert all(lo < hi for lo, hi in zip(band["low"], band["high"], strict=True))

@@ -199,10 +199,13 @@ def trapped_block(
     rate = params.k_on_per_h * o_step + params.k_off_per_h  # total relaxation rate, 1/h
     b_ss = params.k_on_per_h * o_step / rate
     decay = np.exp(-rate * dt)
+    from sim.pharmacology._recurrence import relax_steps  # compiled loop over the steps (numba)
+
     b = np.empty(o.shape)
     b[..., 0] = np.broadcast_to(np.asarray(trapped0, dtype=float), o.shape[:-1])
-    for n in range(t.size - 1):
-        b[..., n + 1] = b_ss[..., n] + (b[..., n] - b_ss[..., n]) * decay[..., n]
+    flat = (-1, t.size)
+    relax_steps(b.reshape(flat), np.ascontiguousarray(b_ss).reshape(-1, t.size - 1),
+                np.ascontiguousarray(decay).reshape(-1, t.size - 1))
     return b
 
 

@@ -26,21 +26,35 @@ MAX_SUBJECTS = 24
 #: Slow states sent for the drug panel.
 SLOW_VARS = ("plasma_ng_per_ml", "nmda_block", "plasticity", "tms_state")
 
+#: phenotype key -> short label (fits the control column); PHENOTYPE_NOTES: the longer description under it
 PHENOTYPES = {
     "healthy": "healthy",
-    "depressed_hyper": "depressed (hyperconnected DMN; Kaiser 2015)",
-    "depressed_hypo": "depressed (hypoconnected DMN; Yan 2019)",
+    "depressed_hyper": "depressed, DMN hyperconnected",
+    "depressed_hypo": "depressed, DMN hypoconnected",
+}
+PHENOTYPE_NOTES = {
+    "healthy": "the healthy connectome of configs/connectome",
+    "depressed_hyper": "hyperconnected default-mode network (Kaiser 2015 meta-analysis)",
+    "depressed_hypo": "hypoconnected default-mode network (Yan 2019, REST-meta-MDD)",
 }
 
 #: treatment key -> (label, protocol in configs/protocols/default.yaml, condition suffix, uses dose, is ketamine)
 TREATMENTS = {
     "none": ("no treatment", "none", "", False, False),
-    "ketamine_single": ("ketamine, one infusion (40 min)", "ketamine_single", "ketamine", True, True),
-    "ketamine_repeated": ("ketamine, 6 infusions over 12 days (Murrough 2013)", "ketamine_murrough2013",
-                          "ketamine_repeated", True, True),
+    "ketamine_single": ("ketamine, one infusion", "ketamine_single", "ketamine", True, True),
+    "ketamine_repeated": ("ketamine, 6 infusions in 12 days", "ketamine_murrough2013", "ketamine_repeated", True,
+                          True),
     "ketamine_weekly": ("ketamine, weekly for 4 weeks", "ketamine_weekly", "ketamine_weekly", True, True),
     "placebo": ("saline placebo, one infusion", "placebo_single", "placebo", False, False),
-    "tms": ("rTMS course to left DLPFC, 4 weeks of weekdays", "tms_course", "tms", False, False),
+    "tms": ("rTMS to left DLPFC, 4 weeks", "tms_course", "tms", False, False),
+}
+TREATMENT_NOTES = {
+    "none": "the untreated group only",
+    "ketamine_single": "one 40-min infusion at time 0, compared with saline",
+    "ketamine_repeated": "three infusions a week for two weeks (Murrough 2013), compared with saline",
+    "ketamine_weekly": "one infusion a week for four weeks, compared with saline",
+    "placebo": "a 40-min saline infusion, compared with no treatment",
+    "tms": "rTMS sessions to left DLPFC on weekdays for 4 weeks, compared with no treatment",
 }
 
 #: the sandbox's two modes -> metrics.engine: expected values (default: no sampling noise, so an untreated cohort
@@ -168,37 +182,46 @@ _BASE_LOCK = threading.Lock()
 _BASE = None
 
 
-def _base_config():
+def _base_config() -> dict:
+    """The default config composed once (Hydra) and resolved into plain dicts and lists (read-only: every live
+    config copies the parts it changes)."""
     global _BASE
     with _BASE_LOCK:
         if _BASE is None:
+            from omegaconf import OmegaConf
+
             from sim.config import load_config
 
-            _BASE = load_config(["progress=false", "~experiment.dose_response", f"model={MODEL}",
-                                 f"scan.duration_s={LIVE_SCAN_S}", f"scan.transient_s={LIVE_TRANSIENT_S}"])
+            cfg = load_config(["progress=false", "~experiment.dose_response", f"model={MODEL}",
+                               f"scan.duration_s={LIVE_SCAN_S}", f"scan.transient_s={LIVE_TRANSIENT_S}"])
+            _BASE = OmegaConf.to_container(cfg, resolve=True)
         return _BASE
 
 
-def build_config(c: Controls):
-    """The composed config of the live run for these controls (a copy of the default config, edited)."""
-    from omegaconf import open_dict
-
-    cfg = copy.deepcopy(_base_config())
+def build_config(c: Controls) -> dict:
+    """The live run's config for these controls: the default config with the changed parts copied (the rest is
+    shared with :func:`_base_config`, which nothing writes to)."""
+    base = _base_config()
     conds, _, _ = condition_plan(c)
-    with open_dict(cfg):
-        cfg.cohort.n_subjects = c.n_subjects
-        cfg.model.params.global_coupling = c.coupling
-        cfg.model.params.sigma = c.noise
-        cfg.metrics.engine = ENGINE_MODES[c.engine]
-        for m in MECHANISMS:
-            cfg.drug.mechanisms[m] = bool(getattr(c, m))
-        if c.phenotype != "healthy":
-            cfg.phenotype = copy.deepcopy(cfg.phenotypes[c.phenotype])
-        cfg.experiment.name = "sandbox"
-        cfg.experiment.scans_h = list(LIVE_SCANS_H)
-        cfg.experiment.select = None
-        cfg.experiment.conditions = conds
+    cfg = dict(base)
+    cfg["cohort"] = {**base["cohort"], "n_subjects": c.n_subjects}
+    cfg["model"] = {**base["model"], "params": {**base["model"]["params"], "global_coupling": c.coupling,
+                                                 "sigma": c.noise}}
+    cfg["metrics"] = {**base["metrics"], "engine": ENGINE_MODES[c.engine]}
+    cfg["drug"] = {**base["drug"], "mechanisms": {**base["drug"]["mechanisms"],
+                                                   **{m: bool(getattr(c, m)) for m in MECHANISMS}}}
+    if c.phenotype != "healthy":
+        cfg["phenotype"] = copy.deepcopy(base["phenotypes"][c.phenotype])
+    cfg["experiment"] = {**base["experiment"], "name": "sandbox", "scans_h": list(LIVE_SCANS_H), "select": None,
+                         "conditions": copy.deepcopy(conds)}
     return cfg
+
+
+def slow_key(c: Controls) -> tuple:
+    """What the slow drug states of a live run depend on: the treatment, dose, the mechanisms that shape them
+    (trapping, plasticity, TMS; disinhibition only acts on the network) and the cohort (its clearance draws), not
+    the network or the phenotype. The key of the slow-state cache (sim.experiment.run_timeline's ``slow_cache``)."""
+    return (c.treatment, c.dose_mg_per_kg, c.trapping, c.plasticity, c.tms, c.n_subjects)
 
 
 def controls_spec() -> dict:
@@ -208,7 +231,10 @@ def controls_spec() -> dict:
     return {
         "defaults": asdict(DEFAULT_CONTROLS),
         "phenotypes": PHENOTYPES,
-        "treatments": {k: {"label": v[0], "protocol": v[1], "uses_dose": v[3]} for k, v in TREATMENTS.items()},
+        "phenotype_notes": PHENOTYPE_NOTES,
+        "treatments": {k: {"label": v[0], "protocol": v[1], "uses_dose": v[3], "note": TREATMENT_NOTES[k]}
+                       for k, v in TREATMENTS.items()},
+        "engines": {"expected": "expected values (instant)", "simulated": "simulated scans (noisy)"},
         "mechanisms": list(MECHANISMS),
         "dose": {"min": DOSE_RANGE[0], "max": DOSE_RANGE[1], "step": 0.05, "default": DEFAULT_CONTROLS.dose_mg_per_kg,
                  "unit": "mg/kg"},

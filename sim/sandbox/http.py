@@ -1,6 +1,8 @@
 """The sandbox's HTTP layer (standard library): every request gets an HTTP answer with a JSON error.
 
-* ``GET /``, ``GET /static/<file>``, ``GET /api/controls``, ``GET /api/health``; ``POST /api/simulate``.
+* ``GET /``, ``GET /static/<file>``, ``GET /api/controls``, ``GET /api/health``; ``POST /api/simulate`` (the
+  plots), ``POST /api/claims`` (the claims table of the same setting, asked for after the plots are drawn),
+  ``POST /api/progress`` (state and fraction done of a setting's simulation); each POST body is the controls.
 * Request bodies: at most :data:`MAX_BODY_BYTES` (413 above), a valid non-negative ``Content-Length`` (400 when
   missing, invalid or negative), a JSON object of scalar values (400 for malformed JSON, nesting, NaN/Infinity,
   integers beyond 64 bits). Paths: NUL bytes 400, longer than :data:`MAX_PATH` 414.
@@ -132,7 +134,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/api/controls":
             return self._json(200, controls_spec())
         if path == "/api/health":
-            return self._json(200, {"ok": True, **CACHE.stats, "queued": len(CACHE.jobs)})
+            return self._json(200, {"ok": True, **CACHE.stats, "queued": len(CACHE.jobs),
+                                    "claims_queued": len(CACHE.claims_jobs)})
         return self._json(404, {"error": f"not found: {path[:200]}"})
 
     def _static(self, name: str) -> None:
@@ -169,7 +172,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         try:
             path = self._check_path()
-            if path != "/api/simulate":
+            if path not in ("/api/simulate", "/api/claims", "/api/progress"):
                 return self._json(404, {"error": f"not found: {path[:200]}"})
             data = parse_body(self._read_body())
             c = parse_controls(data)
@@ -178,9 +181,11 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(e.status, {"error": str(e)})
         except ControlError as e:
             return self._json(400, {"error": str(e)})
+        if path == "/api/progress":
+            return self._json(200, CACHE.progress(c))
         t0 = time.perf_counter()
         try:
-            body, cached = self._payload(c)
+            body, cached = self._payload(c, claims=path == "/api/claims")
         except Busy as e:
             return self._json(503, {"error": str(e)}, headers=[("Retry-After", str(e.retry_after_s))])
         except Cancelled:
@@ -205,11 +210,11 @@ class Handler(BaseHTTPRequestHandler):
         except (OSError, ValueError):
             return True
 
-    def _payload(self, c) -> tuple[bytes, bool]:
-        body = CACHE.lookup(c)
+    def _payload(self, c, claims: bool = False) -> tuple[bytes, bool]:
+        body = CACHE.lookup_claims(c) if claims else CACHE.lookup(c)
         if body is not None:
             return body, True
-        job = CACHE.submit(c)
+        job = CACHE.submit_claims(c) if claims else CACHE.submit(c)
         released = False
         try:
             while not job.done.wait(0.2):
@@ -221,7 +226,7 @@ class Handler(BaseHTTPRequestHandler):
             if not released:
                 with CACHE.lock:
                     job.waiters -= 1
-        if job.cancelled and job.body is None:
+        if job.cancelled and job.body is None and job.error is None:
             raise Cancelled("cancelled")
         return CACHE.result(job), False
 

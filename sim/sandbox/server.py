@@ -6,7 +6,9 @@
   their defaults, the live scan times and the lessons.
 * ``POST /api/simulate`` with a JSON object of controls: a small live timeline run (:func:`simulate`) as JSON:
   metric time courses, slow drug states, dosing events, cohort-mean FC matrices at every scan time (so the
-  time-point control never needs the server) and the claims table. Bad controls give 400 and one clear line.
+  time-point control never needs the server). ``POST /api/claims``: the claims table of the same setting (the page
+  asks for it after drawing the plots); ``POST /api/progress``: how far a setting's simulation is. Bad controls give
+  400 and one clear line.
 
 Results are cached by the (validated, rounded) control tuple: repeating a setting answers from memory.
 
@@ -43,17 +45,19 @@ from sim.sandbox.controls import (  # noqa: F401 - re-exported
     controls_spec,
     parse_controls,
     slider_range,
+    slow_key,
 )
 from sim.sandbox.http import Handler, PooledHTTPServer, make_server  # noqa: F401 - re-exported
 from sim.sandbox.jobs import CACHE, Busy, Cache, simulate  # noqa: F401 - re-exported
-from sim.sandbox.payload import _registry, build_payload  # noqa: F401 - re-exported
+from sim.sandbox.payload import _registry, build_payload, claims_payload  # noqa: F401 - re-exported
 
 
 def warm(controls_list) -> None:
-    """Fill the cache for these controls (run in a background thread at start-up)."""
-    for c in controls_list:
+    """Fill the caches for these controls, plots first, then their claims (run in a background thread at
+    start-up; the claims worker gives way to any request)."""
+    for c in controls_list + controls_list:
         try:
-            CACHE.get(c)
+            CACHE.get(c) if c not in CACHE.data else CACHE.get_claims(c)
         except Exception as e:  # noqa: BLE001 - warming is best effort; the request will report the error
             print(f"dmnsim-sandbox: warming failed for {c}: {e}", file=sys.stderr)
 
