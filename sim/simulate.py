@@ -183,7 +183,7 @@ def expected_items(world: World, params, progress=None) -> dict:
     """The ``linear`` engine: per item, FC from the stationary covariance of the linearised network
     (``model.expected_cov``: continuous Lyapunov equation), with no sampling noise. Metrics that need a time
     series (synchrony, metastability, dwell fraction) are NaN."""
-    cov = _expected_cov_unique(world.model, params)
+    cov = world.model.expected_cov(params)
     b = cov.shape[0]
     nan = np.full(b, np.nan)
     stats = {"cov": cov, "mean": np.zeros(cov.shape[:2]), "sync": nan, "meta": nan, "dwell": nan,
@@ -193,30 +193,6 @@ def expected_items(world: World, params, progress=None) -> dict:
         progress(b * (world.settings.n_steps + world.settings.n_transient))
     return {"metrics": metrics, "fc": fc, "gbc": gbc_from_fc(fc), "amp": amp_from_cov(cov),
             "n_samples": stats["n_samples"]}
-
-
-def _expected_cov_unique(model, params):
-    """``model.expected_cov(params)``, solved once per distinct item: the batched arrays of the params dataclass
-    (those whose first axis is the batch) are compared row by row, and identical items (an untreated condition's
-    scans, a subject's scans before the first dose) share one solution. Each item's result is the one it gets
-    alone: the solver works matrix by matrix."""
-    import dataclasses
-
-    fs = [f.name for f in dataclasses.fields(params)]
-    arrays = {k: np.asarray(getattr(params, k)) for k in fs}
-    b = max(a.shape[0] if a.ndim else 0 for a in arrays.values())
-    batched = [k for k, a in arrays.items() if a.ndim and a.shape[0] == b]
-    if b < 2 or not batched:
-        return model.expected_cov(params)
-    rows = np.concatenate([np.ascontiguousarray(arrays[k]).reshape(b, -1).view(np.uint8).reshape(b, -1)
-                           for k in batched], axis=1)
-    index: dict[bytes, int] = {}
-    inverse = np.array([index.setdefault(r.tobytes(), len(index)) for r in rows])
-    if len(index) == b:
-        return model.expected_cov(params)
-    first = np.unique(inverse, return_index=True)[1]
-    sub = dataclasses.replace(params, **{k: arrays[k][first] for k in batched})
-    return model.expected_cov(sub)[inverse]
 
 
 def simulate_cohort(cfg: Mapping, progress=None):

@@ -202,30 +202,6 @@ def test_slow_state_cache_gives_the_fresh_answer(first, second):
     assert _strip(out) == _strip(_fresh(b))
 
 
-def test_linear_engine_solves_each_distinct_item_once():
-    from sim.models import hopf
-    from sim.simulate import _expected_cov_unique
-
-    rng = np.random.default_rng(3)
-    n, b = 6, 5
-    w = rng.normal(0, 0.05, (b, n, n))
-    p = hopf.HopfParams(np.full((b, n), -0.8, np.float32), rng.uniform(0.2, 0.4, (b, n)).astype(np.float32),
-                        w.astype(np.float32), np.full((b, n), 0.02, np.float32))
-    idx = np.array([0, 1, 0, 2, 1, 1, 4, 3, 0])  # duplicates of five distinct items
-    dup = hopf.HopfParams(*(getattr(p, k)[idx] for k in ("a_eff", "omega", "w", "sigma")))
-    calls = []
-
-    class Spy:
-        @staticmethod
-        def expected_cov(q):
-            calls.append(q.a_eff.shape[0])
-            return hopf.expected_cov(q)
-
-    got = _expected_cov_unique(Spy, dup)
-    assert calls == [5]
-    assert np.array_equal(got, hopf.expected_cov(dup))  # bit-identical: the solver works matrix by matrix
-
-
 def test_compiled_trapping_recurrence_is_the_numpy_loop():
     from sim.pharmacology import receptor as rc
 

@@ -55,3 +55,21 @@ def test_copies_equal_the_items_simulated_alone(engine):
     assert not np.array_equal(together["fc"][0], together["fc"][1])
     if engine == "simulated":  # another noise stream gives another finite-scan FC
         assert not np.array_equal(together["fc"][0], together["fc"][3])
+
+
+def test_linear_engine_solves_each_distinct_network_once(monkeypatch):
+    from sim.models import hopf
+
+    world = _world("linear")
+    net, seeds = _items(world)
+    calls = []
+    solve = hopf.expected_cov
+
+    def spy(p):
+        calls.append(p.a_eff.shape[0])
+        return solve(p)
+
+    monkeypatch.setattr(hopf, "expected_cov", spy)
+    out = simulate_items(world, net, seeds)
+    assert calls == [2]  # four items, two distinct networks (the noise stream does not enter the linear engine)
+    np.testing.assert_array_equal(out["fc"][3], out["fc"][0])
