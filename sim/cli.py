@@ -223,6 +223,34 @@ def report_lines(run_dir: Path) -> list[str]:
             f"open it: {opener} {page}   (or: python -m webbrowser {page.as_uri()})"]
 
 
+class _StageBars:
+    """One progress bar per stage of a run that reports ``update(label, done, total)`` (the connectome fit):
+    a new label closes the previous stage's bar and opens the next one, its total known from the start."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.bar, self.label = enabled, None, None
+
+    def update(self, label: str, done: int, total: int) -> None:
+        from sim.run import _progress_bar
+
+        if label != self.label:
+            self.close()
+            unit = "item-steps" if "simulation" in label else "step"
+            self.bar, self.label = _progress_bar(self.enabled, total, label, ERR, unit), label
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _execute_fit(cfg, run_dir: Path, stage) -> None:
     """``experiment=fit_connectome``: fit the coupling to empirical FC, write into the staging directory, publish
     it in one rename (as every run)."""
@@ -232,13 +260,16 @@ def _execute_fit(cfg, run_dir: Path, stage) -> None:
 
     t0 = time.perf_counter()
     stage.open()
-    fit = run_fit(cfg)
+    with _StageBars(bool(cfg.get("progress", True))) as bars:
+        fit = run_fit(cfg, progress=bars.update)
     write_fit(fit, stage.path, OmegaConf.to_yaml(cfg, resolve=True), tuple(cfg.get("figure_formats", ["png"]) or ()))
     _check_interrupted()
     stage.publish()
     print(summary_text(fit))
     print(f"wall time {time.perf_counter() - t0:.1f} s")
     print(f"results: {run_dir.resolve()}")
+    for line in report_lines(run_dir):
+        print(line)
 
 
 def _check_interrupted() -> None:

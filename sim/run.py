@@ -87,6 +87,29 @@ def _messages_above(bar, file):
             root.addHandler(old)
 
 
+@contextmanager
+def _heartbeat(bar, every_s: float = 1.0):
+    """Redraw ``bar`` every ``every_s`` while a long step runs, so its elapsed time keeps moving (tqdm redraws
+    only on updates)."""
+    if bar.disable:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(every_s):
+            if time.time() - bar.start_t >= bar.delay:
+                bar.refresh()
+
+    t = threading.Thread(target=beat, name="progress-heartbeat", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+
+
 @dataclass(frozen=True)
 class Phase:
     """One simulation of a run's plan: what it is and how many scans (items) it simulates."""
@@ -219,38 +242,37 @@ class Run:
             n += ds.sizes["dose_mg_per_kg"] * ds.sizes["subject"] * (ds.sizes["dr_time_h"] + 1)
         return n
 
-    def steps(self) -> list[tuple[str, Callable[[Path], object]]]:
-        """The extra files of this run as ``(label, write(dir))`` steps in order: the summary, each figure, the
-        claims report (claims CSVs, report figures, report.md and report.html)."""
+    def steps(self) -> list[OutputStep]:
+        """The extra files of this run in order: the summary, each figure, the claims report (its sections:
+        :data:`sim.report.REPORT_STEPS`)."""
         ds, cfg, kind = self.ds, self.cfg, self.kind
         text = self.summary
-        extra = [("summary.txt", lambda d: (d / "summary.txt").write_text(text + "\n"))]
+        extra = [OutputStep.single("summary.txt", lambda d: (d / "summary.txt").write_text(text + "\n"))]
         formats = tuple(cfg.get("figure_formats", ["png"]) or ())
         if kind != "cohort" and formats:
             from sim.plots.figures import figure_jobs, render_figure
 
             # which figures: the experiment's declared contrasts (sim.schema), read from the Dataset
-            extra += [(f"figures/{name}", lambda d, name=name, make=make: render_figure(name, make, d / "figures",
-                                                                                      formats))
-                      for name, make in figure_jobs(ds)]
+            extra += [OutputStep.single(f"figures/{name}", lambda d, name=name, make=make: render_figure(
+                name, make, d / "figures", formats)) for name, make in figure_jobs(ds)]
         if kind != "cohort":  # claims.csv, report.md, report.html (after the figures, which the report embeds)
-            from sim.report import write_claims_outputs
+            from sim.report import REPORT_STEPS, write_claims_outputs
 
             ablation, expected = (self.claims_run if kind == "claims" else None), self.expected_ds
-            extra.append(("claims report (claims*.csv, report.md, report.html)",
-                          lambda d: write_claims_outputs(ds, cfg, d, ablation=ablation, expected_ds=expected)))
+            extra.append(OutputStep(REPORT_STEPS, lambda d, advance: write_claims_outputs(
+                ds, cfg, d, ablation=ablation, expected_ds=expected, progress=lambda section: advance())))
         return extra
 
     def writers(self) -> list[Callable[[Path], object]]:
-        """The extra files of this run as ``write(dir)`` callables (:meth:`steps` without the labels)."""
-        return [w for _, w in self.steps()]
+        """The extra files of this run as ``write(dir)`` callables (:meth:`steps` without progress)."""
+        return [lambda d, s=s: s.write(d, lambda: None) for s in self.steps()]
 
     def write(self, run_dir: Path, stage=None, progress_file=None) -> Path:
         """Write every output and publish them as ``run_dir`` in one rename; returns ``run_dir``.
 
         ``stage`` is an already opened :class:`sim.runio.Stage` for ``run_dir`` (the CLI opens it before the
         simulation, so an unwritable directory fails at once). With ``progress`` on (the config's key) a bar
-        counts one step per file group: results.nc and metrics.csv, the summary, each figure, the report."""
+        counts one step per part: results.nc and metrics.csv, the summary, each figure, each report section."""
         from omegaconf import OmegaConf
 
         from sim.runio import Stage, provenance, write_outputs
@@ -259,30 +281,43 @@ class Run:
         own = stage is None
         stage = stage or Stage(run_dir).open()
         steps = self.steps()
+        labels = ["results.nc, metrics.csv"] + [label for s in steps for label in s.labels]
         enabled = bool(self.cfg.get("progress", True))
         out = progress_file or sys.stderr
         try:
-            with _progress_bar(enabled, len(steps) + 1, "writing outputs", out, unit="step") as bar, \
-                    _messages_above(bar, out):
-                def step(label, write):
-                    def run_step(d):
-                        bar.set_postfix_str(label, refresh=True)
-                        write(d)
-                        bar.update(1)
-                    return run_step
+            with _progress_bar(enabled, len(labels), "writing outputs", out, unit="step") as bar, \
+                    _messages_above(bar, out), _heartbeat(bar):
+                def advance():  # one part written; show the one now being written
+                    bar.update(1)
+                    bar.set_postfix_str(labels[bar.n] if bar.n < len(labels) else "done")
 
-                bar.set_postfix_str("results.nc, metrics.csv", refresh=False)
+                bar.set_postfix_str(labels[0], refresh=False)
                 prov = provenance(self.seed, time.perf_counter() - self.started,
                                   {"n_items": self.n_items, "model": self.model,
                                    "experiment": str(self.cfg.experiment.name),
                                    "simulation_wall_time_s": round(self.sim_s, 3)})
                 write_outputs(stage.path, self.ds, self.metric_names, OmegaConf.to_yaml(self.cfg, resolve=True),
-                              prov, [step(label, w) for label, w in steps], done=lambda: bar.update(1))
-                bar.set_postfix_str("done", refresh=False)
+                              prov, [lambda d, s=s: s.write(d, advance) for s in steps], done=advance)
             return stage.publish()
         finally:
             if own:
                 stage.discard()
+
+
+@dataclass(frozen=True)
+class OutputStep:
+    """One group of a run's output files: its parts' labels (one progress step each) and ``write(dir, advance)``,
+    which calls ``advance()`` once after each part is written."""
+
+    labels: tuple[str, ...]
+    write: Callable[[Path, Callable[[], None]], object]
+
+    @staticmethod
+    def single(label: str, write: Callable[[Path], object]) -> OutputStep:
+        def run(d, advance):
+            write(d)
+            advance()
+        return OutputStep((label,), run)
 
 
 def run(cfg, changed: Sequence[str] = (), progress_file=None, checked: bool = False, world=None) -> Run:

@@ -87,7 +87,10 @@ def test_claims_cli_one_bar_total_fixed_monotone_to_the_end_and_report_lines(tmp
     assert "[6/6 depressed_hypo preset]" in out.stderr                    # the phase is shown in the bar
     written = _bars(out.stderr, "writing outputs")
     assert len({total for _, total, _ in written}) == 1 and written[-1][0] == written[-1][1]
-    assert written[-1][1] == "3"                                          # results, summary, report
+    from sim.report import REPORT_STEPS
+
+    assert written[-1][1] == str(2 + len(REPORT_STEPS))                   # results, summary, report sections
+    assert "assessing the claims" in out.stderr
     # messages on their own lines: the plan before the bar; no bar fragment shares a line with other text
     lines = out.stderr.split("\n")
     assert lines[0].startswith("dmnsim: 6 simulations")
@@ -151,3 +154,19 @@ def test_readme_patterns_refuse_an_unnamed_file(tmp_path):
         with pytest.raises(AssertionError, match="mystery"):
             check_readme_names_every_file(tmp_path, required=())
         (tmp_path / unnamed).unlink()
+
+
+def test_fit_stages_one_bar_each_with_its_total(monkeypatch, capsys):
+    import sim.run
+    from sim.cli import _StageBars
+
+    monkeypatch.setattr(sim.run, "BAR_DELAY_S", 0)
+    with _StageBars(True) as bars:
+        for i in range(1, 41):
+            bars.update("linear fit over G", i, 40)
+        for done in range(0, 70_001, 7_000):
+            bars.update("confirming by simulation", done, 70_000)
+    err = capsys.readouterr().err
+    fit, sim_ = _bars(err, "linear fit over G"), _bars(err, "confirming by simulation")
+    assert {t for _, t, _ in fit} == {"40"} and fit[-1][0] == "40"
+    assert {t for _, t, _ in sim_} == {"70.0k"} and sim_[-1][0] == "70.0k"
