@@ -29,6 +29,25 @@ ALLOWED_PLUGIN_TARGETS = (
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
 )
 EXIT_BAD_INPUT = 2
+MAX_JOB_DIR_CHARS = 200  # a file name may have 255 bytes on common file systems
+
+
+def job_dir_name(override_dirname, num) -> str:
+    """A sweep job's directory name (``hydra.sweep.subdir``): its overrides as Hydra joins them
+    (``dose_mg_per_kg=0.5,experiment=dose_response``) with path separators replaced, so the name says what the
+    job is; the job number if it has no override; the number and the cut name if too long."""
+    name = str(override_dirname or "").replace("/", "_").replace("\\", "_").strip(".") or str(num)
+    return name if len(name) <= MAX_JOB_DIR_CHARS else f"{num}_{name[:MAX_JOB_DIR_CHARS - 10]}"
+
+
+def _register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("dmnsim_job_dir"):
+        OmegaConf.register_new_resolver("dmnsim_job_dir", job_dir_name)
+
+
+_register_resolvers()  # at import: launchers' worker processes import this module to run the task
 
 
 class _Stderr:
@@ -168,7 +187,7 @@ def execute(cfg: DictConfig, run_dir: Path, changed=(), hydra_cfg=None) -> Path:
         check_free_space(stage.path, estimate(cfg).n_items)
         r = run(cfg, changed, progress_file=ERR, checked=True, world=world)
         _check_interrupted()
-        r.write(run_dir, stage)
+        r.write(run_dir, stage, progress_file=ERR)
     except (ConfigError, IntegrationError, RunExistsError) as e:
         _cleanup(stage, run_dir, existed_with_results)
         fail(str(e))
@@ -189,10 +208,47 @@ def execute(cfg: DictConfig, run_dir: Path, changed=(), hydra_cfg=None) -> Path:
     print(r.summary)
     print(f"wall time {time.perf_counter() - t0:.1f} s")
     print(f"results: {run_dir.resolve()}")
-    if (run_dir / "report.html").is_file():  # self-contained page: open it in any web browser
-        print(f"report:  {(run_dir / 'report.html').resolve()}  (open: python -m webbrowser "
-              f"{(run_dir / 'report.html').resolve().as_uri()})")
+    for line in report_lines(run_dir):
+        print(line)
     return run_dir
+
+
+def report_lines(run_dir: Path) -> list[str]:
+    """The CLI's last lines: where the run's report.html is and how to open it (none if the run has no report)."""
+    page = (run_dir / "report.html").resolve()
+    if not page.is_file():
+        return []
+    opener = "open" if sys.platform == "darwin" else "xdg-open"  # the desktop's default browser
+    return [f"report:  {page}",
+            f"open it: {opener} {page}   (or: python -m webbrowser {page.as_uri()})"]
+
+
+class _StageBars:
+    """One progress bar per stage of a run that reports ``update(label, done, total)`` (the connectome fit):
+    a new label closes the previous stage's bar and opens the next one, its total known from the start."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.bar, self.label = enabled, None, None
+
+    def update(self, label: str, done: int, total: int) -> None:
+        from sim.run import _progress_bar
+
+        if label != self.label:
+            self.close()
+            unit = "item-steps" if "simulation" in label else "step"
+            self.bar, self.label = _progress_bar(self.enabled, total, label, ERR, unit), label
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _execute_fit(cfg, run_dir: Path, stage) -> None:
@@ -204,13 +260,16 @@ def _execute_fit(cfg, run_dir: Path, stage) -> None:
 
     t0 = time.perf_counter()
     stage.open()
-    fit = run_fit(cfg)
+    with _StageBars(bool(cfg.get("progress", True))) as bars:
+        fit = run_fit(cfg, progress=bars.update)
     write_fit(fit, stage.path, OmegaConf.to_yaml(cfg, resolve=True), tuple(cfg.get("figure_formats", ["png"]) or ()))
     _check_interrupted()
     stage.publish()
     print(summary_text(fit))
     print(f"wall time {time.perf_counter() - t0:.1f} s")
     print(f"results: {run_dir.resolve()}")
+    for line in report_lines(run_dir):
+        print(line)
 
 
 def _check_interrupted() -> None:

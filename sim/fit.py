@@ -75,15 +75,19 @@ def group_fc(cov: np.ndarray, gsr: bool) -> np.ndarray:
     return emp.fisher_mean(fc_from_cov(cov, gsr))
 
 
-def fit_curve(values: dict, exc, inh, freq_u, grid: np.ndarray, target: np.ndarray, gsr: bool):
-    """(r, distance, expected group FC) for every g of ``grid`` against ``target`` (N, N)."""
+def fit_curve(values: dict, exc, inh, freq_u, grid: np.ndarray, target: np.ndarray, gsr: bool, progress=None):
+    """(r, distance, expected group FC) for every g of ``grid`` against ``target`` (N, N).
+
+    ``progress(label, done, total)``, if given, is called after each grid point."""
     r, d, fcs = [], [], []
-    for g in grid:
+    for i, g in enumerate(grid):
         fc = group_fc(linear_cov(values, exc, inh, freq_u, float(g)), gsr)
         ri, di = emp.fc_similarity(fc, target)
         r.append(ri)
         d.append(di)
         fcs.append(fc)
+        if progress is not None:
+            progress("linear fit over G", i + 1, len(grid))
     return np.array(r), np.array(d), np.stack(fcs)
 
 
@@ -108,8 +112,10 @@ def stable_dt(dt_s: float, params) -> float:
     return dt_s
 
 
-def simulate_group_cov(world, values: dict, subjects: np.ndarray, tag: str = "fit_confirm"):
-    """Simulate the cohort (full nonlinear model) and return (x-covariance (S, N, N), dt used)."""
+def simulate_group_cov(world, values: dict, subjects: np.ndarray, tag: str = "fit_confirm", progress=None):
+    """Simulate the cohort (full nonlinear model) and return (x-covariance (S, N, N), dt used).
+
+    ``progress(label, done, total)``, if given, is called with the item-steps done (from worker threads)."""
     from dataclasses import replace
 
     from sim.integrate import simulate as integrate
@@ -128,12 +134,25 @@ def simulate_group_cov(world, values: dict, subjects: np.ndarray, tag: str = "fi
                         world.model.OBSERVATION, k, world.atlas.n_regions)
 
     seeds = noise_seeds(world.seed, tag, subjects, [0.0])
-    parts = integrate(world.model, params, seeds, st, make_sink)
+    tick = None
+    if progress is not None:
+        import threading
+
+        total, done, lock = len(subjects) * (st.n_steps + st.n_transient), [0], threading.Lock()
+
+        def tick(n):
+            with lock:
+                done[0] += n
+                progress("confirming by simulation", done[0], total)
+    parts = integrate(world.model, params, seeds, st, make_sink, tick)
     return np.concatenate([p["cov"] for p in parts]), st.dt_s
 
 
-def run_fit(cfg: Mapping):
+def run_fit(cfg: Mapping, progress=None):
     """The fit experiment (``dmnsim experiment=fit_connectome``): returns an :class:`xarray.Dataset`.
+
+    ``progress(label, done, total)``, if given, follows the two stages (the linear search over G, the
+    confirming simulation).
 
     Variables: ``fc_corr``/``fc_dist`` over ``global_coupling`` (the search curve), the empirical, linear-best
     and simulated group FC (region x region_to), and ``network_fc`` (metric x source) with within-DMN, DMN-TPN,
@@ -161,17 +180,20 @@ def run_fit(cfg: Mapping):
     nv = int(fc_cfg.get("n_virtual_subjects", 8))
     traits = draw_traits(world.seed, np.arange(nv), world.atlas.n_regions, world.cohort.coupling_jitter_cv)
     exc, inh = world.base.exc[None] * traits.jitter, world.base.inh[None] * traits.jitter
-    r, d, fcs = fit_curve(world.model_values, exc, inh, traits.freq_u, grid, emp_fc[gsr], gsr)
+    r, d, fcs = fit_curve(world.model_values, exc, inh, traits.freq_u, grid, emp_fc[gsr], gsr, progress)
     criterion = str(fc_cfg.get("criterion", "distance"))
     if criterion not in CRITERIA:
         raise ConfigError(f"fit.criterion: {criterion!r} is not allowed; allowed: {', '.join(CRITERIA)}")
     best = int(np.nanargmin(d)) if criterion == "distance" else int(np.nanargmax(r))
     g_best = float(grid[best])
-    lin_best = {g: group_fc(linear_cov(world.model_values, exc, inh, traits.freq_u, g_best), g) for g in (False, True)}
+    cov_best = linear_cov(world.model_values, exc, inh, traits.freq_u, g_best)  # one covariance, with/without GSR
+    lin_best = {g: group_fc(cov_best, g) for g in (False, True)}
+    if progress is not None:
+        progress("linear FC at the best G", 1, 1)
     # confirm by simulation at the best point
     values = {**world.model_values, "global_coupling": g_best}
     nconf = int(fc_cfg.get("n_confirm_subjects", 10))
-    cov, dt_used = simulate_group_cov(world, values, np.arange(nconf))
+    cov, dt_used = simulate_group_cov(world, values, np.arange(nconf), progress=progress)
     sim_fc = {g: group_fc(cov, g) for g in (False, True)}
     r_sim, d_sim = emp.fc_similarity(sim_fc[gsr], emp_fc[gsr])
     r_sim_lin, _ = emp.fc_similarity(sim_fc[gsr], lin_best[gsr])

@@ -14,10 +14,12 @@ and renames it onto ``dir`` in one step (:class:`sim.runio.Stage`); it never wri
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,12 +28,151 @@ import numpy as np
 from sim.errors import ConfigError
 from sim.validate import KINDS, ROUGH_ITEM_STEPS_PER_S, blame_dt, check_feasible, validate
 
+log = logging.getLogger(__name__)
 
-def _progress_bar(enabled: bool, total: int, desc: str, file=None):
+
+#: a bar appears only after this many seconds (a run that ends sooner prints no bar)
+BAR_DELAY_S = 2.0
+
+
+def _progress_bar(enabled: bool, total: int, desc: str, file=None, unit: str = "item-steps"):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="item-steps", unit_scale=True, disable=not enabled,
-                file=file or sys.stderr, mininterval=0.5, delay=2.0)
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "item-steps", disable=not enabled,
+                file=file or sys.stderr, mininterval=0.5, delay=BAR_DELAY_S, dynamic_ncols=True)
+
+
+class _AboveBar(logging.Handler):
+    """A logging handler that prints each record on its own line above the progress bar."""
+
+    def __init__(self, bar, file, level, formatter):
+        super().__init__(level)
+        self.bar, self.file = bar, file
+        self.setFormatter(formatter)
+
+    def emit(self, record) -> None:
+        try:
+            self.bar.write(self.format(record), file=self.file)
+        except Exception:  # noqa: BLE001 -- logging must never break the run
+            self.handleError(record)
+
+
+@contextmanager
+def _messages_above(bar, file):
+    """While ``bar`` is shown, Python warnings and console log records (the root logger's stream handlers,
+    e.g. Hydra's console) print on their own lines above it instead of into it."""
+    import warnings
+
+    if bar.disable:
+        yield
+        return
+    old_show = warnings.showwarning
+    root = logging.getLogger()
+    swapped = [(h, _AboveBar(bar, file, h.level, h.formatter)) for h in root.handlers
+               if type(h) is logging.StreamHandler and getattr(h, "stream", None) in (sys.stdout, sys.stderr)]
+
+    def show(message, category, filename, lineno, f=None, line=None):
+        bar.write(warnings.formatwarning(message, category, filename, lineno, line).rstrip("\n"), file=file)
+
+    warnings.showwarning = show
+    for old, new in swapped:
+        root.removeHandler(old)
+        root.addHandler(new)
+    try:
+        yield
+    finally:
+        warnings.showwarning = old_show
+        for old, new in swapped:
+            root.removeHandler(new)
+            root.addHandler(old)
+
+
+@contextmanager
+def _heartbeat(bar, every_s: float = 1.0):
+    """Redraw ``bar`` every ``every_s`` while a long step runs, so its elapsed time keeps moving (tqdm redraws
+    only on updates)."""
+    if bar.disable:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(every_s):
+            if time.time() - bar.start_t >= bar.delay:
+                bar.refresh()
+
+    t = threading.Thread(target=beat, name="progress-heartbeat", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One simulation of a run's plan: what it is and how many scans (items) it simulates."""
+
+    label: str
+    items: int
+
+
+def timeline_items(cfg, n_subjects: int) -> int:
+    """Scans :func:`sim.experiment.run_timeline` simulates for ``cfg``: conditions x subjects (x replicates) x
+    scans (with the trial design's extra baseline scans), plus each dose of the dose-response arm x subjects x
+    (baseline scans + its times)."""
+    from sim.analysis import baseline_times
+    from sim.experiment import _timeline, conditions_from_config, replicates_from_config, trial_from_config
+
+    exp = cfg["experiment"]
+    timeline, scans = _timeline(exp, trial_from_config(cfg))
+    n_sub = int(n_subjects) * replicates_from_config(cfg)
+    n = len(conditions_from_config(cfg, timeline)) * n_sub * len(scans)
+    dr = exp.get("dose_response")
+    if dr:
+        n += len(dr["doses_mg_per_kg"]) * n_sub * (len(baseline_times(scans)) + len(dr["times_h"]))
+    return n
+
+
+def design_dataset(cfg):
+    """The experiment's conditions without simulation: ``condition`` with its ``phenotype``, the infusion doses
+    and TMS session times (what :func:`sim.claims.ablation.plan_variants` reads to choose what to rerun)."""
+    import xarray as xr
+
+    from sim.experiment import _timeline, conditions_from_config
+
+    timeline, _ = _timeline(cfg["experiment"])
+    conds = conditions_from_config(cfg, timeline)
+    n_ev = max([1] + [len(c.protocol.infusions) for c in conds] + [len(c.protocol.tms_sessions_h) for c in conds])
+
+    def pad(vals):
+        return list(vals) + [np.nan] * (n_ev - len(vals))
+
+    return xr.Dataset(
+        {"infusion_dose_mg_per_kg": (("condition", "event"),
+                                     np.array([pad([i.dose_mg_per_kg for i in c.protocol.infusions])
+                                               for c in conds], dtype=float)),
+         "tms_session_h": (("condition", "event"), np.array([pad(c.protocol.tms_sessions_h) for c in conds],
+                                                             dtype=float))},
+        coords={"condition": [c.name for c in conds], "phenotype": ("condition", [c.phenotype for c in conds])})
+
+
+def plan(cfg, world) -> list[Phase]:
+    """Every simulation the run will do, in order, known before the first one starts (the progress bar's total):
+    the experiment, and for ``experiment=claims`` each ablation variant that reruns conditions (the same choice
+    :func:`sim.claims.ablation.run_claims_experiment` makes)."""
+    kind = cfg.experiment.get("kind", "timeline")
+    n_sub = world.cohort.n_subjects
+    if kind == "cohort":
+        return [Phase(f"cohort of {n_sub}", n_sub)]
+    phases = [Phase("default run" if kind == "claims" else str(cfg.experiment.name), timeline_items(cfg, n_sub))]
+    if kind == "claims":
+        from sim.claims.ablation import plan_variants, variant_config
+
+        phases += [Phase(v.label, timeline_items(variant_config(cfg, v), n_sub))
+                   for v in plan_variants(cfg, design_dataset(cfg)) if v.conditions]
+    return phases
 
 
 def _warn_if_long(world, item_steps: int, file=None) -> None:
@@ -101,29 +242,37 @@ class Run:
             n += ds.sizes["dose_mg_per_kg"] * ds.sizes["subject"] * (ds.sizes["dr_time_h"] + 1)
         return n
 
-    def writers(self) -> list[Callable[[Path], object]]:
-        """The extra files of this run (summary, figures, claims outputs) as ``write(dir)`` callables."""
+    def steps(self) -> list[OutputStep]:
+        """The extra files of this run in order: the summary, each figure, the claims report (its sections:
+        :data:`sim.report.REPORT_STEPS`)."""
         ds, cfg, kind = self.ds, self.cfg, self.kind
         text = self.summary
-        extra = [lambda d: (d / "summary.txt").write_text(text + "\n")]
+        extra = [OutputStep.single("summary.txt", lambda d: (d / "summary.txt").write_text(text + "\n"))]
         formats = tuple(cfg.get("figure_formats", ["png"]) or ())
         if kind != "cohort" and formats:
-            from sim.plots import write_figures
+            from sim.plots.figures import figure_jobs, render_figure
 
             # which figures: the experiment's declared contrasts (sim.schema), read from the Dataset
-            extra.append(lambda d: write_figures(ds, d / "figures", formats=formats))
+            extra += [OutputStep.single(f"figures/{name}", lambda d, name=name, make=make: render_figure(
+                name, make, d / "figures", formats)) for name, make in figure_jobs(ds)]
         if kind != "cohort":  # claims.csv, report.md, report.html (after the figures, which the report embeds)
-            from sim.report import write_claims_outputs
+            from sim.report import REPORT_STEPS, write_claims_outputs
 
             ablation, expected = (self.claims_run if kind == "claims" else None), self.expected_ds
-            extra.append(lambda d: write_claims_outputs(ds, cfg, d, ablation=ablation, expected_ds=expected))
+            extra.append(OutputStep(REPORT_STEPS, lambda d, advance: write_claims_outputs(
+                ds, cfg, d, ablation=ablation, expected_ds=expected, progress=lambda section: advance())))
         return extra
 
-    def write(self, run_dir: Path, stage=None) -> Path:
+    def writers(self) -> list[Callable[[Path], object]]:
+        """The extra files of this run as ``write(dir)`` callables (:meth:`steps` without progress)."""
+        return [lambda d, s=s: s.write(d, lambda: None) for s in self.steps()]
+
+    def write(self, run_dir: Path, stage=None, progress_file=None) -> Path:
         """Write every output and publish them as ``run_dir`` in one rename; returns ``run_dir``.
 
         ``stage`` is an already opened :class:`sim.runio.Stage` for ``run_dir`` (the CLI opens it before the
-        simulation, so an unwritable directory fails at once)."""
+        simulation, so an unwritable directory fails at once). With ``progress`` on (the config's key) a bar
+        counts one step per part: results.nc and metrics.csv, the summary, each figure, each report section."""
         from omegaconf import OmegaConf
 
         from sim.runio import Stage, provenance, write_outputs
@@ -131,17 +280,44 @@ class Run:
         run_dir = Path(run_dir)
         own = stage is None
         stage = stage or Stage(run_dir).open()
+        steps = self.steps()
+        labels = ["results.nc, metrics.csv"] + [label for s in steps for label in s.labels]
+        enabled = bool(self.cfg.get("progress", True))
+        out = progress_file or sys.stderr
         try:
-            prov = provenance(self.seed, time.perf_counter() - self.started,
-                              {"n_items": self.n_items, "model": self.model,
-                               "experiment": str(self.cfg.experiment.name),
-                               "simulation_wall_time_s": round(self.sim_s, 3)})
-            write_outputs(stage.path, self.ds, self.metric_names, OmegaConf.to_yaml(self.cfg, resolve=True), prov,
-                          self.writers())
+            with _progress_bar(enabled, len(labels), "writing outputs", out, unit="step") as bar, \
+                    _messages_above(bar, out), _heartbeat(bar):
+                def advance():  # one part written; show the one now being written
+                    bar.update(1)
+                    bar.set_postfix_str(labels[bar.n] if bar.n < len(labels) else "done")
+
+                bar.set_postfix_str(labels[0], refresh=False)
+                prov = provenance(self.seed, time.perf_counter() - self.started,
+                                  {"n_items": self.n_items, "model": self.model,
+                                   "experiment": str(self.cfg.experiment.name),
+                                   "simulation_wall_time_s": round(self.sim_s, 3)})
+                write_outputs(stage.path, self.ds, self.metric_names, OmegaConf.to_yaml(self.cfg, resolve=True),
+                              prov, [lambda d, s=s: s.write(d, advance) for s in steps], done=advance)
             return stage.publish()
         finally:
             if own:
                 stage.discard()
+
+
+@dataclass(frozen=True)
+class OutputStep:
+    """One group of a run's output files: its parts' labels (one progress step each) and ``write(dir, advance)``,
+    which calls ``advance()`` once after each part is written."""
+
+    labels: tuple[str, ...]
+    write: Callable[[Path, Callable[[], None]], object]
+
+    @staticmethod
+    def single(label: str, write: Callable[[Path], object]) -> OutputStep:
+        def run(d, advance):
+            write(d)
+            advance()
+        return OutputStep((label,), run)
 
 
 def run(cfg, changed: Sequence[str] = (), progress_file=None, checked: bool = False, world=None) -> Run:
@@ -158,34 +334,52 @@ def run(cfg, changed: Sequence[str] = (), progress_file=None, checked: bool = Fa
     kind = cfg.experiment.get("kind", "timeline")
     if kind not in KINDS:
         raise ConfigError(f"experiment.kind: unknown value {kind!r}; allowed: {', '.join(KINDS)}")
-    lock = threading.Lock()
     claims_run = None
+    phases = plan(cfg, world)
+    steps = world.settings.n_steps + world.settings.n_transient
+    total = sum(p.items for p in phases) * steps
+    enabled = bool(cfg.get("progress", True))
+    out = progress_file or sys.stderr
+    _warn_if_long(world, total, out)
+    if enabled and len(phases) > 1:  # the plan on its own lines, before the one bar of all of it
+        print(f"dmnsim: {len(phases)} simulations, {sum(p.items for p in phases)} scans in all, one progress bar:",
+              file=out)
+        for i, p in enumerate(phases, 1):
+            print(f"  {i}. {p.label}: {p.items} scans", file=out)
     desc = f"{world.model.NAME} {cfg.experiment.name}"
-    with _progress_bar(bool(cfg.get("progress", True)), 0, desc, progress_file) as bar:
+    ends = np.cumsum([p.items * steps for p in phases])
+    with _progress_bar(enabled, total, desc, out) as bar, _messages_above(bar, out):
+        lock = threading.Lock()
+        shown = [-1]
+
         def tick(n):
             with lock:
                 bar.update(n)
+                k = min(int(np.searchsorted(ends, bar.n, side="right")), len(phases) - 1)
+                if len(phases) > 1 and k != shown[0]:  # the phase now running, in the bar itself
+                    shown[0] = k
+                    bar.set_description(f"{desc} [{k + 1}/{len(phases)} {phases[k].label}]", refresh=False)
 
-        def set_total(n):
-            bar.total = n
-            bar.refresh()
-            _warn_if_long(world, n, progress_file)
+        def reported(n):  # the simulations' own count (cumulative for claims) must match the plan
+            if n > bar.total:
+                log.warning("progress: the simulations report %d item-steps, the plan %d", n, bar.total)
+                bar.total = n
 
+        tick(0)
         if kind == "cohort":
             from sim.simulate import simulate_cohort
 
-            set_total(world.cohort.n_subjects * (world.settings.n_steps + world.settings.n_transient))
             ds = simulate_cohort(cfg, progress=tick)
             ds = ds.expand_dims(condition=[world.phenotype], time_h=[0.0]).transpose("condition", "subject", ...)
         elif kind == "claims":  # the default experiment + ablation reruns (sim/claims/ablation.py)
             from sim.claims.ablation import run_claims_experiment
 
-            claims_run = run_claims_experiment(cfg, progress=tick, total_callback=set_total, world=world)
+            claims_run = run_claims_experiment(cfg, progress=tick, total_callback=reported, world=world)
             ds = claims_run.ds
         else:
             from sim.experiment import run_timeline
 
-            ds = run_timeline(cfg, progress=tick, total_callback=set_total, world=world)
+            ds = run_timeline(cfg, progress=tick, total_callback=reported, world=world)
     metric_names = [k for k in ds.data_vars if ds[k].dims == ("condition", "subject", "time_h")]
     from sim.summary import summary_text
 

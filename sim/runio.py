@@ -79,8 +79,10 @@ def provenance(seed: int, wall_s: float, extra: dict | None = None) -> dict:
             "argv": sys.argv, **(extra or {})}
 
 
-def write_outputs(stage: Path, ds, metric_names, config_yaml: str, prov: dict, extra=()) -> None:
+def write_outputs(stage: Path, ds, metric_names, config_yaml: str, prov: dict, extra=(), done=None) -> None:
     """Write config.yaml, results.nc, metrics.csv, the ``extra`` files and provenance.json into ``stage``.
+
+    ``done()``, if given, is called once results.nc and metrics.csv are written (a progress step).
 
     results.nc is encoded in memory and written with ordinary file writes, so a full disk or a read-only
     directory is a Python ``OSError`` (libhdf5 writing straight to a full disk crashed the process).
@@ -99,6 +101,8 @@ def write_outputs(stage: Path, ds, metric_names, config_yaml: str, prov: dict, e
     (stage / "metrics.csv").write_text(tidy_frame(ds, metric_names))
     (stage / "metrics.csv-metadata.json").write_text(json.dumps(cf.csv_metadata(ds, rid, prov.get("seed", 0)),
                                                                 indent=2) + "\n")
+    if done is not None:
+        done()
     for write in extra:
         write(stage)
     (stage / "provenance.json").write_text(json.dumps(prov, indent=2) + "\n")

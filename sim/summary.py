@@ -8,6 +8,8 @@ trial design and engine produced the numbers.
 
 from __future__ import annotations
 
+import numpy as np
+
 from sim import analysis
 from sim.schema import vocabulary
 from sim.stats import mean_ci
@@ -36,6 +38,29 @@ def design_text(ds) -> str:
     return out + f"; baseline = mean of {nb} scan(s) before time 0."
 
 
+def dosing_text(ds) -> str:
+    """One line: each condition's infusions (dose per infusion in mg/kg, how many; 0 = saline) and TMS
+    sessions, read from the run's dosing events; "" if no condition is dosed."""
+    if "infusion_dose_mg_per_kg" not in ds:
+        return ""
+    parts = []
+    for i, c in enumerate(str(c) for c in ds["condition"].values):
+        doses = [float(d) for d in np.asarray(ds["infusion_dose_mg_per_kg"].values[i], dtype=float)
+                 if np.isfinite(d)]
+        n_tms = int(np.isfinite(np.asarray(ds["tms_session_h"].values[i], dtype=float)).sum()) \
+            if "tms_session_h" in ds else 0
+        what = []
+        if doses:
+            uniq = sorted(set(doses))
+            dose = "saline (0 mg/kg)" if uniq == [0.0] else " / ".join(f"{d:g} mg/kg" for d in uniq)
+            what.append(f"{dose} x{len(doses)}")
+        if n_tms:
+            what.append(f"TMS x{n_tms}")
+        if what:
+            parts.append(f"{c} {', '.join(what)}")
+    return "Dosing (per infusion, number of infusions): " + "; ".join(parts) + "." if parts else ""
+
+
 def summary_text(ds, metric_names) -> str:
     lines = []
     n = ds.sizes["subject"]
@@ -51,6 +76,8 @@ def summary_text(ds, metric_names) -> str:
     lines.append(f"{ds.attrs.get('model')} model, {n} subjects per condition, depressed preset "
                  f"{ds.attrs.get('depressed_phenotype')}. Effects are paired changes from each subject's "
                  f"baseline, treated minus control, mean (95% CI). {design_text(ds)}")
+    if dosing_text(ds):
+        lines.append(dosing_text(ds))
     for c in voc.contrasts:
         for t in analysis.present_times(ds, c.times_h):
             parts = []

@@ -132,6 +132,9 @@ def test_sweep_each_job_its_own_dir_and_summary(tmp_path, launcher):
     assert out.returncode == 0, out.stderr[-2000:]
     jobs = sorted(p.parent for p in sweep.glob("*/metrics.csv"))
     assert len(jobs) == 2
+    for job, dose in zip(jobs, ("0.1", "1.0"), strict=True):  # named by its overrides; its summary gives the dose
+        assert job.name.startswith(f"cohort.n_subjects=3,dose_mg_per_kg={dose},experiment"), job.name
+        assert f"depressed_ketamine {float(dose):g} mg/kg x1" in (job / "summary.txt").read_text()
     from sim.sweep import summarize
 
     paths = summarize(sweep)
@@ -157,3 +160,14 @@ def test_switches_take_only_booleans_and_dt_is_checked_first(tmp_path, override,
     lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and key in lines[0], out.stderr
     assert not run_dir.exists()
+
+
+def test_job_dir_name_is_the_overrides_path_safe():
+    from sim.cli import MAX_JOB_DIR_CHARS, job_dir_name
+
+    name = "dose_mg_per_kg=0.5,experiment=dose_response"
+    assert job_dir_name(name, 3) == name
+    assert job_dir_name("claims.registry=/a/b.yaml", 0) == "claims.registry=_a_b.yaml"  # one directory level
+    assert job_dir_name("", 7) == "7" and job_dir_name(None, 2) == "2"
+    long = job_dir_name("x=" + "y" * 400, 4)
+    assert long.startswith("4_x=y") and len(long) <= MAX_JOB_DIR_CHARS

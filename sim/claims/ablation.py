@@ -187,7 +187,7 @@ def run_claims_experiment(cfg, progress: Callable[[int], None] | None = None,
     variants = [default]
     verbose = bool(cfg.get("progress", True))
     for v in plan_variants(cfg, ds):
-        if verbose:
+        if verbose and progress is None:  # a caller with a progress bar shows the variant in it (sim/run.py)
             print(f"claims ablation: {v.label} ({len(v.conditions)} conditions)", file=sys.stderr)
         v.ds = task(run_variant(cfg, ds, v, progress=progress, total_callback=add_total, world=world),
                     variant_config(cfg, v))

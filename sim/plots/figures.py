@@ -812,6 +812,13 @@ def write_figures(ds, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DP
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    return _render_all(figure_jobs(ds, network_changes), out, tuple(formats), dpi)
+
+
+def figure_jobs(ds, network_changes: Sequence[tuple] | None = None) -> list[tuple[str, object]]:
+    """The figures :func:`write_figures` draws, as ``(name, make)`` pairs in order (``make()`` returns the
+    Figure, or None when its data are not in ``ds``); a caller can draw them one at a time with
+    :func:`render_figure` (the run's progress bar counts one step per figure)."""
     conds = {str(c) for c in ds["condition"].values}
     network_changes = network_changes_of(ds) if network_changes is None else network_changes
     from sim.plots.effects import fig_effects, fig_fc_differences
@@ -830,7 +837,14 @@ def write_figures(ds, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DP
         else:
             log.info("write_figures: condition %r not in the dataset, no network-change figure", cond)
     jobs.append(("dose_response", lambda: fig_dose_response(ds)))
-    return _render_all(jobs, out, tuple(formats), dpi)
+    return jobs
+
+
+def render_figure(name: str, make, out_dir, formats: Sequence[str] = ("png",), dpi: int = _DPI) -> list[Path]:
+    """Draw one figure of :func:`figure_jobs` into ``out_dir`` (created if missing); returns the paths written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return _render_one(name, make, out, tuple(formats), dpi)
 
 
 def _render_one(name: str, make, out: Path, formats: tuple[str, ...], dpi: int) -> list[Path]:

@@ -79,7 +79,11 @@ def _write_csv(path: Path, columns, rows) -> Path:
     return path
 
 
-def write_claims_outputs(ds, cfg, stage_dir, ablation=None, expected_ds=None) -> list[Path]:
+#: the sections of :func:`write_claims_outputs`, in order; its ``progress`` is called once after each
+REPORT_STEPS = ("assessing the claims", "claims CSVs", "claims figures", "report.md, report.html")
+
+
+def write_claims_outputs(ds, cfg, stage_dir, ablation=None, expected_ds=None, progress=None) -> list[Path]:
     """Assess the registry on a timeline run (:func:`sim.claims.assess.assess`) and write into ``stage_dir``:
 
     ``claims.csv`` (one row per claim), ``claims_by_window.csv`` (every testable claim in every time window),
@@ -87,11 +91,13 @@ def write_claims_outputs(ds, cfg, stage_dir, ablation=None, expected_ds=None) ->
     ``figures/claims_*.png``, ``report.md`` and ``report.html``. ``expected_ds``: the same design on the linear
     engine (the "expected (no noise)" column). The run's own figures, if already in ``stage_dir/figures``, are
     embedded in the report. Raises :class:`sim.errors.ConfigError` if the registry names an unknown metric,
-    region, network or condition.
+    region, network or condition. ``progress(section)``: called after each of :data:`REPORT_STEPS`.
     """
     stage = Path(stage_dir)
+    done = progress or (lambda section: None)
     a = assess(ds, cfg, ablation.registry if ablation is not None else None,
                ablation.variants if ablation is not None else None, expected_ds)
+    done(REPORT_STEPS[0])
     registry, primary, by_window, variants = a.registry, a.primary, a.by_window, a.variants
     written = [_write_csv(stage / "claims.csv", CLAIMS_COLUMNS, claims_rows(a))]
     win_rows = [{"id": cid, "window": w, "window_label": registry.windows[w].label,
@@ -99,12 +105,16 @@ def write_claims_outputs(ds, cfg, stage_dir, ablation=None, expected_ds=None) ->
                  "ci_high": r.high, "n_subjects": r.n or "", "unit": r.unit, "expected_as_used": r.expected,
                  "verdict": r.verdict, "reason": r.reason} for (cid, w), r in by_window.items()]
     written.append(_write_csv(stage / "claims_by_window.csv", list(win_rows[0]) if win_rows else ["id"], win_rows))
-    figs = {"effects": save_fig(fig_effects(registry, primary), stage / "figures" / "claims_effects.png"),
-            "windows": save_fig(fig_windows(registry, by_window), stage / "figures" / "claims_by_window.png")}
     if variants:
         rows = matrix_rows(registry, variants)
         written.append(_write_csv(stage / "claims_ablation.csv", list(rows[0]), rows))
+    done(REPORT_STEPS[1])
+    figs = {"effects": save_fig(fig_effects(registry, primary), stage / "figures" / "claims_effects.png"),
+            "windows": save_fig(fig_windows(registry, by_window), stage / "figures" / "claims_by_window.png")}
+    if variants:
         figs["matrix"] = save_fig(fig_matrix(registry, variants), stage / "figures" / "claims_ablation_matrix.png")
+    done(REPORT_STEPS[2])
     ctx = ReportContext(a, run_info(ds, cfg), stage / "figures", figs)
     written += list(write_report(stage, ctx)) + list(figs.values())
+    done(REPORT_STEPS[3])
     return written
