@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.errors import ConfigError
-from sim.validate import KINDS, ROUGH_ITEM_STEPS_PER_S, blame_dt, check_feasible, validate
+from sim.validate import KINDS, blame_dt, check_feasible, rough_item_steps_per_s, validate
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def plan(cfg, world) -> list[Phase]:
 def _warn_if_long(world, item_steps: int, file=None) -> None:
     """One line on stderr when a run will clearly take more than ~10 minutes (e.g. wilson_cowan at dt 1 ms
     on the full default experiment), with the knobs that shorten it."""
-    rate = ROUGH_ITEM_STEPS_PER_S.get(world.model.NAME)
+    rate = rough_item_steps_per_s(world.model.NAME, world.atlas.n_regions)
     if rate and item_steps / rate > 600:
         print(f"dmnsim: note: this run is ~{item_steps / rate / 60:.0f} min on 2 cores ({world.model.NAME}, "
               f"{item_steps:.2g} item-steps); for a quick look use experiment=cohort, fewer subjects "

@@ -65,8 +65,15 @@ DRUG_RANGES = {
     "tms.s_half_h": (1e-6, 1e5),
 }
 
-#: rough end-to-end item-steps per second on 2 cores (README, "Speed"); used only for estimates
-ROUGH_ITEM_STEPS_PER_S = {"hopf": 40e6 / 21, "kuramoto": 25e6 / 21, "wilson_cowan": 6e6 / 21}
+#: rough end-to-end node-steps per second on 2 cores (README, "Speed": make bench, 1,024 subjects, 23 regions,
+#: rounded down); used only for estimates, as node-steps / region count = item-steps
+ROUGH_NODE_STEPS_PER_S = {"hopf": 120e6, "kuramoto": 50e6, "wilson_cowan": 60e6}
+
+
+def rough_item_steps_per_s(model: str, n_regions: int) -> float | None:
+    """Rough item-steps per second of a model on ``n_regions`` regions (None for a model not measured)."""
+    rate = ROUGH_NODE_STEPS_PER_S.get(model)
+    return rate / max(1, n_regions) if rate else None
 MAX_ESTIMATED_S = 24 * 3600.0      # refuse work estimated longer than this without +allow_long=true
 MAX_MEMORY_FRACTION = 0.5          # ... or needing more than half the machine's memory
 
@@ -475,7 +482,7 @@ def estimate(cfg) -> Estimate:
     """Rough work of a validated config: items (scans), item-steps, seconds on 2 cores, peak result memory.
 
     Memory per item: about five N x N float64 arrays (covariance accumulators, FC, the float32 copy) plus the
-    per-item state; seconds from :data:`ROUGH_ITEM_STEPS_PER_S`.
+    per-item state; seconds from :func:`rough_item_steps_per_s`.
     """
     c = _plain(cfg)
     e, n_sub = c["experiment"], int(c["cohort"]["n_subjects"])
@@ -495,7 +502,7 @@ def estimate(cfg) -> Estimate:
     s, dt = c["scan"], float(c["model"]["dt_s"])
     steps = (float(s["duration_s"]) + float(s["transient_s"])) / dt
     item_steps = n_items * steps
-    rate = ROUGH_ITEM_STEPS_PER_S.get(c["model"]["name"], 1e6)
+    rate = rough_item_steps_per_s(c["model"]["name"], n_regions) or 1e6
     mem = n_items * (5 * n_regions * n_regions * 8 + 64 * n_regions)
     return Estimate(n_items, item_steps, item_steps / rate, mem)
 
