@@ -302,9 +302,11 @@ def test_simulated_mode_shows_progress_and_cancels_a_superseded_request(page):
     health = "async () => (await fetch('/api/health')).json()"
     before = page.evaluate(health)
     aborted = page.evaluate("window.sandbox.aborted")
+    n_before = page.evaluate("window.sandbox.data.cohort.n_subjects")
+    _wait_ready(page, _set(page, "ctl-n_subjects", 24))  # the largest cohort: simulated scans take ~1 s
     page.evaluate("window.sandbox.progressSeen = []")
-    _set(page, "ctl-engine", "simulated")  # a new setting: simulated scans (seconds)
-    page.wait_for_timeout(400)
+    _set(page, "ctl-engine", "simulated")  # a new setting: simulated scans
+    page.wait_for_timeout(100)
     noise = _slider_values(page, "ctl-noise", [17])[0]
     n = _set(page, "ctl-noise", noise)  # supersedes it while it runs
     page.wait_for_selector("#progress-box:not([hidden])", timeout=30_000)
@@ -333,6 +335,7 @@ def test_simulated_mode_shows_progress_and_cancels_a_superseded_request(page):
     _wait_ready(page, n)
     assert page.locator("#metrics path.noise-band").count() == 0
     assert "no sampling noise" in page.inner_text("#noise-note")
+    _wait_ready(page, _set(page, "ctl-n_subjects", n_before))
 
 
 def test_every_plot_has_axis_titles(page):

@@ -188,11 +188,13 @@ def test_client_that_leaves_cancels_its_job(url):
     base, _ = url
     before = dict(jobs.CACHE.stats)
     host, port = base.removeprefix("http://").split(":")
-    # simulated scans of 12 people (seconds): an expected-value answer is done before the client has gone
-    body = json.dumps({"n_subjects": 12, "coupling": 0.123, "noise": 0.0311, "engine": "simulated"}).encode()
+    # simulated scans of the largest cohort (about a second): an expected-value answer is done before the
+    # client has gone
+    body = json.dumps({"n_subjects": sb.MAX_SUBJECTS, "coupling": 0.123, "noise": 0.0311,
+                       "engine": "simulated"}).encode()
     with socket.create_connection((host, int(port)), timeout=10) as s:
         s.sendall(post(body))
-        time.sleep(0.3)
+        time.sleep(0.1)
     deadline = time.time() + 30
     while jobs.CACHE.stats["cancelled"] == before["cancelled"] and time.time() < deadline:
         time.sleep(0.1)

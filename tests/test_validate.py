@@ -121,7 +121,7 @@ def test_coupling_is_blamed_not_dt():
 
 
 def test_work_that_cannot_finish_is_refused_unless_allowed():
-    msg = refuse(["model.dt_s=1e-9"])
+    msg = refuse(["model.dt_s=1e-10"])
     assert msg.startswith("model.dt_s:") and "would take" in msg and "+allow_long=true" in msg
     cfg = load_config(["cohort.n_subjects=1000000"])
     with pytest.raises(ConfigError) as e:
