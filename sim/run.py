@@ -202,11 +202,16 @@ def preflight(cfg, changed: Sequence[str] = ()):
     return warnings, world
 
 
-def expected_run(cfg, world):
+def expected_run(cfg, world, slow_cache=None):
     """The same timeline on the linear expected-FC engine (no sampling noise; a few seconds), for the report's
-    "expected (no noise)" column; None for models without a linear theory or when the run is already linear."""
+    "expected (no noise)" column; None for models without a linear theory or when the run is already linear.
+
+    ``world`` is the run's own with the linear engine swapped in; ``slow_cache`` the one the simulated run filled
+    (the conditions' slow drug states do not depend on the engine), so neither is built twice."""
     if not hasattr(world.model, "expected_cov") or world.metric_settings.engine == "linear":
         return None
+    from dataclasses import replace
+
     from omegaconf import OmegaConf
 
     from sim.experiment import run_timeline
@@ -214,7 +219,8 @@ def expected_run(cfg, world):
     c = cfg.copy()
     OmegaConf.update(c, "metrics.engine", "linear", force_add=True)
     OmegaConf.update(c, "experiment.dose_response", None, force_add=True)
-    return run_timeline(c)
+    linear = replace(world, metric_settings=replace(world.metric_settings, engine="linear"))
+    return run_timeline(c, world=linear, slow_cache=slow_cache)
 
 
 @dataclass
@@ -366,6 +372,7 @@ def run(cfg, changed: Sequence[str] = (), progress_file=None, checked: bool = Fa
                 bar.total = n
 
         tick(0)
+        slow_cache: dict = {}  # condition -> slow drug states, shared with the expected run below
         if kind == "cohort":
             from sim.simulate import simulate_cohort
 
@@ -379,11 +386,11 @@ def run(cfg, changed: Sequence[str] = (), progress_file=None, checked: bool = Fa
         else:
             from sim.experiment import run_timeline
 
-            ds = run_timeline(cfg, progress=tick, total_callback=reported, world=world)
+            ds = run_timeline(cfg, progress=tick, total_callback=reported, world=world, slow_cache=slow_cache)
     metric_names = [k for k in ds.data_vars if ds[k].dims == ("condition", "subject", "time_h")]
     from sim.summary import summary_text
 
-    expected = expected_run(cfg, world) if kind != "cohort" else None
+    expected = expected_run(cfg, world, slow_cache) if kind != "cohort" else None
     return Run(cfg=cfg, ds=ds, metric_names=metric_names, summary=summary_text(ds, metric_names), kind=kind,
                seed=world.seed, model=world.model.NAME, sim_s=time.perf_counter() - t0, started=t0,
                claims_run=claims_run, warnings=warnings, expected_ds=expected)
