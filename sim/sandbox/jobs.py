@@ -184,23 +184,16 @@ class Cache:
 
     def get(self, c: Controls) -> tuple[bytes, bool]:
         """The encoded plots for ``c`` and whether they came from the cache (blocks; may raise :class:`Busy`)."""
-        body = self.lookup(c)
-        if body is not None:
-            return body, True
-        job = self.submit(c)
-        try:
-            job.done.wait()
-        finally:
-            with self.lock:
-                job.waiters -= 1
-        return self.result(job), False
+        return self._wait(self.lookup(c), self.submit, c)
 
     def get_claims(self, c: Controls) -> tuple[bytes, bool]:
         """The encoded claims table for ``c`` and whether it came from the cache (blocks)."""
-        body = self.lookup_claims(c)
-        if body is not None:
-            return body, True
-        job = self.submit_claims(c)
+        return self._wait(self.lookup_claims(c), self.submit_claims, c)
+
+    def _wait(self, cached: bytes | None, submit, c: Controls) -> tuple[bytes, bool]:
+        if cached is not None:
+            return cached, True
+        job = submit(c)
         try:
             job.done.wait()
         finally:
