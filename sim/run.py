@@ -303,7 +303,8 @@ class Run:
                                    "experiment": str(self.cfg.experiment.name),
                                    "simulation_wall_time_s": round(self.sim_s, 3)})
                 write_outputs(stage.path, self.ds, self.metric_names, OmegaConf.to_yaml(self.cfg, resolve=True),
-                              prov, [lambda d, s=s: s.write(d, advance) for s in steps], done=advance)
+                              prov, [lambda d, s=s: s.write(d, advance) for s in steps], done=advance,
+                              elapsed=lambda: time.perf_counter() - self.started)
             return stage.publish()
         finally:
             if own:

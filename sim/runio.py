@@ -79,10 +79,13 @@ def provenance(seed: int, wall_s: float, extra: dict | None = None) -> dict:
             "argv": sys.argv, **(extra or {})}
 
 
-def write_outputs(stage: Path, ds, metric_names, config_yaml: str, prov: dict, extra=(), done=None) -> None:
+def write_outputs(stage: Path, ds, metric_names, config_yaml: str, prov: dict, extra=(), done=None,
+                  elapsed=None) -> None:
     """Write config.yaml, results.nc, metrics.csv, the ``extra`` files and provenance.json into ``stage``.
 
     ``done()``, if given, is called once results.nc and metrics.csv are written (a progress step).
+    ``elapsed()``, if given, gives the run's seconds so far: provenance's ``wall_time_s`` is then taken when
+    provenance.json is written last, so it includes the figures and the report.
 
     results.nc is encoded in memory and written with ordinary file writes, so a full disk or a read-only
     directory is a Python ``OSError`` (libhdf5 writing straight to a full disk crashed the process).
@@ -105,6 +108,8 @@ def write_outputs(stage: Path, ds, metric_names, config_yaml: str, prov: dict, e
         done()
     for write in extra:
         write(stage)
+    if elapsed is not None:
+        prov["wall_time_s"] = round(elapsed(), 3)
     (stage / "provenance.json").write_text(json.dumps(prov, indent=2) + "\n")
 
 

@@ -42,3 +42,24 @@ def test_results_nc_follows_cf_and_metrics_csv_has_its_metadata(tmp_path):
     prov2 = provenance(7, 2.0)
     write_run(tmp_path / "run2", ds, metrics, "a: 1\n", prov2)
     assert prov2["run_id"] == prov["run_id"]
+
+
+def test_provenance_wall_time_includes_the_output_phase(tmp_path, monkeypatch):
+    """provenance.json is written last: its wall_time_s covers figures and report (a 0.3-s output step here),
+    simulation_wall_time_s only the simulation."""
+    import time
+
+    from omegaconf import OmegaConf
+
+    from sim.run import OutputStep, Run
+
+    ds = synthetic_dataset(n_subjects=2, conditions=("depressed",), scan_times_h=(-24.0, 24.0), fine_step_h=6.0,
+                           seed=1)
+    ds.attrs.update(experiment="tiny", model="hopf", seed=7)
+    cfg = OmegaConf.create({"progress": False, "experiment": {"name": "tiny"}})
+    run = Run(cfg=cfg, ds=ds, metric_names=ds.attrs["metrics"].split(","), summary="", kind="timeline", seed=7,
+              model="hopf", sim_s=0.01, started=time.perf_counter())
+    monkeypatch.setattr(Run, "steps", lambda self: [OutputStep.single("slow", lambda d: time.sleep(0.3))])
+    prov = json.loads((run.write(tmp_path / "run") / "provenance.json").read_text())
+    assert prov["simulation_wall_time_s"] == 0.01
+    assert prov["wall_time_s"] >= 0.3
