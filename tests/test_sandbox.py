@@ -51,6 +51,10 @@ def test_defaults_and_ranges_come_from_param_specs():
     assert g.lo <= spec["coupling"]["min"] < spec["coupling"]["max"] <= g.hi
     assert specs["sigma"].lo < spec["noise"]["min"] < spec["noise"]["max"] <= specs["sigma"].hi
     assert set(spec["treatments"]) == set(sb.TREATMENTS) and set(spec["phenotypes"]) == set(sb.PHENOTYPES)
+    from sim.config import load_config
+
+    cli = load_config([])  # the page compares its live runs with the command line's default experiment
+    assert spec["cli"] == {"n_scans": len(cli.experiment.scans_h), "n_subjects": cli.cohort.n_subjects}
 
 
 @pytest.mark.parametrize("bad, words", [

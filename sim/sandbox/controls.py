@@ -244,5 +244,8 @@ def controls_spec() -> dict:
         "times_h": list(LIVE_SCANS_H),
         "default_time_h": 24.0,
         "live": {"scan_duration_s": LIVE_SCAN_S, "n_scans": len(LIVE_SCANS_H), "model": MODEL},
+        # the command line's default experiment, for comparison (its scan times; the live runs shorten the scans)
+        "cli": {"n_scans": len(_base_config()["experiment"]["scans_h"]),
+                "n_subjects": _base_config()["cohort"]["n_subjects"]},
         "lessons": list(LESSONS),
     }

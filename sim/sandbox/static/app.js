@@ -89,7 +89,8 @@ function setupControls(spec) {
     b.addEventListener("click", () => startLesson(lesson));
   });
   $("live-note").textContent = `Live runs are small: ${spec.live.n_scans} scans of ${spec.live.scan_duration_s / 60} ` +
-    `min per virtual person (the command line default is 30 scans of 10 min for 20 people). Expected values answer ` +
+    `min per virtual person (the command line default is ${spec.cli.n_scans} scans of 10 min for ${spec.cli.n_subjects} ` +
+    `people). Expected values answer ` +
     `at once; simulated scans take a few seconds (a bar shows how far). Results are cached, so returning to a ` +
     `setting is instant.`;
   applyControls(spec.defaults, spec.default_time_h, { delta: false });
