@@ -226,7 +226,7 @@ def rhs(z, p, aux, out):  # pragma: no cover - compiled
     tau_E dE/dt = -E + (1 - r_E E) S_E(w_EE E - w_IE I + ce + P_E), tau_I dI/dt likewise with
     x_I = g w_EI E - w_II I + ci + P_I; S(x) = tanh(a (x - theta) / 2) / 2 + 1/2 - 1/(1 + exp(a theta)).
     """
-    p_e, w_ei, c, exact = p[0], p[1], p[4], p[6]
+    p_e, w_ei, c, exact = p[0], p[1], p[4], p[5]
     t = z.dtype.type
     w_ee, w_ie, w_ii = t(c[2]), t(c[3]), t(c[4])  # c[0], c[1] = tau_E, tau_I enter as 1/tau (k_e, k_i)
     a_e, th_e, a_i, th_i, r_e, r_i, p_i = t(c[5]), t(c[6]), t(c[7]), t(c[8]), t(c[9]), t(c[10]), t(c[11])
@@ -303,12 +303,12 @@ def _constants(p: WilsonCowanParams) -> np.ndarray:
 
 def kernel_params(p: WilsonCowanParams, dt_s: float = 1.0, exact: bool = False) -> tuple:
     """Kernel-layout params of a chunk at step dt_s (delays in whole steps): (p_e, w_ei (N, B),
-    (exc, inh) values (nnz, B), (indptr, indices, delay steps (nnz,)), constants (12,), delay steps (N, N), exact),
+    (exc, inh) values (nnz, B), (indptr, indices, delay steps (nnz,)), constants (12,), exact),
     exc and inh in their joint sparsity pattern over the chunk (:func:`sim.kernel.sparse_rows`)."""
     ex, ih, indptr, indices = sparse_rows(p.exc, p.inh)
     steps = delay_steps(p.delay_s, dt_s)
     per_entry = np.ascontiguousarray(steps[sparse_row_of(indptr), indices], dtype=np.int64)
-    return (to_kernel(p.p_e), to_kernel(p.w_ei), (ex, ih), (indptr, indices, per_entry), _constants(p), steps, exact)
+    return (to_kernel(p.p_e), to_kernel(p.w_ei), (ex, ih), (indptr, indices, per_entry), _constants(p), exact)
 
 
 def _kernel_aux(p: WilsonCowanParams, zk: np.ndarray, dt_s: float) -> tuple:
