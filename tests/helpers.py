@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 
 
@@ -35,3 +38,18 @@ class StepCovariance:
     def result(self):
         m = self.s1 / self.n
         return self.s2 / self.n - m[:, :, None] * m[:, None, :]
+
+
+@contextlib.contextmanager
+def sandbox_server():
+    """The sandbox's HTTP server on a free port in a background thread: yields (base url, server)."""
+    from sim.sandbox import server as sb
+
+    httpd = sb.make_server(0, quiet=True)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

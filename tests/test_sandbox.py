@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -15,18 +14,15 @@ import pytest
 from sim.claims import load_registry
 from sim.config import load_config
 from sim.sandbox import server as sb
+from tests.helpers import sandbox_server
 
 SMALL = {"n_subjects": 3}
 
 
 @pytest.fixture(scope="module")
 def http():
-    httpd = sb.make_server(0, quiet=True)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with sandbox_server() as (base, _):
+        yield base
 
 
 def _post(url, body: bytes):

@@ -22,6 +22,7 @@ import pytest
 from sim.sandbox import http as sbhttp
 from sim.sandbox import jobs
 from sim.sandbox import server as sb
+from tests.helpers import sandbox_server
 
 LOAD_DEADLINE_S = 120.0
 PAGE_MAX_S = 2.0
@@ -31,12 +32,8 @@ SMALL = {"n_subjects": 2}
 
 @pytest.fixture(scope="module")
 def url():
-    httpd = sb.make_server(0, quiet=True)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with sandbox_server() as served:
+        yield served
 
 
 def raw(url, data: bytes, timeout=15.0) -> tuple[int, dict, bytes]:
