@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.signal
 
@@ -73,14 +74,17 @@ class OnlineStats:
 
     ``push(y, record)``: y (T, B, N) float BOLD samples; ``record`` (T,) bool, False for the
     transient (the demodulation filter still runs so that it is settled when recording starts).
+    One pass per block in compiled code (:func:`_push_compiled`); the numpy + ``scipy.signal.sosfilt``
+    formulation of the same sums is the reference it is tested against (tests/test_metrics.py).
     """
 
     def __init__(self, n_items: int, n_regions: int, settings: MetricSettings, dom_a: np.ndarray,
                  dom_b: np.ndarray):
         b, n = n_items, n_regions
         self.n = 0
-        self.s1 = np.zeros((b, n))
-        self.s2 = np.zeros((b, n, n))
+        self.s1 = np.zeros((n, b))  # kernel layout (region, item)
+        self.pair_i, self.pair_j = np.triu_indices(n)  # region pairs i <= j
+        self.s2 = np.zeros((len(self.pair_i), b))  # sum y_i y_j per pair and item; the square is made in result()
         self.r1 = np.zeros(b)
         self.r2 = np.zeros(b)
         self.dwell = np.zeros(b)
@@ -92,40 +96,122 @@ class OnlineStats:
                               f"({fs / 2:g} Hz at tr_s={settings.tr_s:g})")
         self.w0 = 2 * np.pi * (lo + hi) / 2 / fs  # rad per sample
         self.sos = scipy.signal.butter(2, (hi - lo) / 2, btype="low", fs=fs, output="sos")
-        self.zi = np.zeros((self.sos.shape[0], 2, b, n), dtype=complex)
+        # filter state of scipy.signal.sosfilt's direct form II transposed, real and imaginary parts
+        self.zr = np.zeros((self.sos.shape[0], 2, n, b))
+        self.zi = np.zeros((self.sos.shape[0], 2, n, b))
         self.dom_a, self.dom_b = dom_a, dom_b
+        self.wa, self.wb = np.zeros(n), np.zeros(n)  # network-mean weights: 1/|set| on the set's regions
+        np.add.at(self.wa, np.asarray(dom_a, int), 1.0 / max(len(dom_a), 1))
+        np.add.at(self.wb, np.asarray(dom_b, int), 1.0 / max(len(dom_b), 1))
+        self.dominance = len(dom_a) > 0 and len(dom_b) > 0  # an empty set has no envelope (dwell stays 0)
 
     def push(self, y: np.ndarray, record: np.ndarray) -> None:
-        y = np.asarray(y, dtype=np.float64)
-        t = self.t_index + np.arange(len(y))
+        """Add a block of samples y (T, B, N) (any layout; the kernels' (T, N, B) transposed view is free)."""
+        y = np.asarray(y)
+        yk = np.ascontiguousarray(y.transpose(0, 2, 1), dtype=np.float64 if y.dtype == np.float64 else np.float32)
+        record = np.ascontiguousarray(record, dtype=np.bool_)
+        _push_compiled(yk, record, self.t_index, self.w0, self.sos, self.zr, self.zi, self.s1, self.s2, self.pair_i,
+                       self.pair_j, self.r1, self.r2, self.dwell, self.wa, self.wb, self.dominance)
         self.t_index += len(y)
-        shift = np.exp(-1j * self.w0 * t)[:, None, None]
-        lp, self.zi = scipy.signal.sosfilt(self.sos, y * shift, axis=0, zi=self.zi)
-        if not record.any():
-            return
-        y, lp = y[record], lp[record]
-        self.n += len(y)
-        self.s1 += y.sum(0)
-        yt = y.transpose(1, 0, 2)
-        self.s2 += np.matmul(yt.transpose(0, 2, 1), yt)
-        ph = lp / np.maximum(np.abs(lp), 1e-300)
-        r = np.abs(ph.mean(-1))  # (T, B)
-        self.r1 += r.sum(0)
-        self.r2 += (r * r).sum(0)
-        # network activity = envelope of the network-mean band-limited signal (|mean of analytic signals|):
-        # large when the network's regions fluctuate together and strongly
-        env_a = np.abs(lp[..., self.dom_a].mean(-1))
-        env_b = np.abs(lp[..., self.dom_b].mean(-1))
-        self.dwell += (env_a > env_b).sum(0)
+        self.n += int(record.sum())
 
     def result(self) -> dict:
         n = max(self.n, 1)
-        mean = self.s1 / n
-        cov = self.s2 / n - mean[:, :, None] * mean[:, None, :]
+        mean = self.s1.T / n
+        s2 = np.empty((self.s2.shape[1], len(self.s1), len(self.s1)))
+        s2[:, self.pair_i, self.pair_j] = self.s2.T
+        s2[:, self.pair_j, self.pair_i] = self.s2.T
+        cov = s2 / n - mean[:, :, None] * mean[:, None, :]
         r_mean = self.r1 / n
         r_var = np.maximum(self.r2 / n - r_mean**2, 0.0)
         return {"cov": cov, "mean": mean, "sync": r_mean, "meta": np.sqrt(r_var),
                 "dwell": self.dwell / n, "n_samples": np.full(len(mean), self.n)}
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _push_compiled(y, record, t0, w0, sos, zr, zi, s1, s2, pair_i, pair_j, r1, r2, dwell, wa, wb,
+                   dominance):  # pragma: no cover
+    r"""One block of :meth:`OnlineStats.push`, y (T, N, B). Per sample t (absolute index t0 + t):
+
+    * demodulation x = y e^{-i w0 t} and Butterworth low-pass lp (``scipy.signal.sosfilt``'s direct form II
+      transposed per section: out = b0 x + z0, z0 = b1 x - a1 out + z1, z1 = b2 x - a2 out), real and
+      imaginary parts carried in zr, zi (S, 2, N, B); the filter runs over every sample;
+    * recorded samples add to s1 (N, B) = sum y, s2 (P, B) = sum y_i y_j over the pairs (pair_i, pair_j), the
+      Kuramoto order parameter R = |mean_i lp_i / |lp_i|| to r1, r2 (its first two moments), and to ``dwell`` when the
+      envelope |sum_i wa_i lp_i| of network a exceeds network b's.
+    Loops over items innermost (unit stride, vectorised).
+    """
+    n_t, n, nb = y.shape
+    n_sec = sos.shape[0]
+    xr = np.empty(nb)
+    xi = np.empty(nb)
+    phr = np.empty(nb)
+    phi = np.empty(nb)
+    ear = np.empty(nb)
+    eai = np.empty(nb)
+    ebr = np.empty(nb)
+    ebi = np.empty(nb)
+    for t in range(n_t):
+        ang = w0 * (t0 + t)
+        c = np.cos(ang)
+        s = -np.sin(ang)
+        rec = record[t]
+        if rec:
+            phr[:] = 0.0
+            phi[:] = 0.0
+            ear[:] = 0.0
+            eai[:] = 0.0
+            ebr[:] = 0.0
+            ebi[:] = 0.0
+        for i in range(n):
+            yi = y[t, i]
+            for b in range(nb):
+                v = np.float64(yi[b])
+                xr[b] = v * c
+                xi[b] = v * s
+            for q in range(n_sec):
+                b0, b1, b2, a1, a2 = sos[q, 0], sos[q, 1], sos[q, 2], sos[q, 4], sos[q, 5]
+                z0r, z1r, z0i, z1i = zr[q, 0, i], zr[q, 1, i], zi[q, 0, i], zi[q, 1, i]
+                for b in range(nb):
+                    outr = b0 * xr[b] + z0r[b]
+                    outi = b0 * xi[b] + z0i[b]
+                    z0r[b] = b1 * xr[b] - a1 * outr + z1r[b]
+                    z0i[b] = b1 * xi[b] - a1 * outi + z1i[b]
+                    z1r[b] = b2 * xr[b] - a2 * outr
+                    z1i[b] = b2 * xi[b] - a2 * outi
+                    xr[b] = outr
+                    xi[b] = outi
+            if rec:
+                wai = wa[i]
+                wbi = wb[i]
+                s1i = s1[i]
+                for b in range(nb):
+                    s1i[b] += yi[b]
+                    inv = 1.0 / max(np.sqrt(xr[b] * xr[b] + xi[b] * xi[b]), 1e-300)
+                    phr[b] += xr[b] * inv
+                    phi[b] += xi[b] * inv
+                    ear[b] += wai * xr[b]
+                    eai[b] += wai * xi[b]
+                    ebr[b] += wbi * xr[b]
+                    ebi[b] += wbi * xi[b]
+        if rec:
+            inv_n = 1.0 / n
+            for b in range(nb):
+                r = np.sqrt(phr[b] * phr[b] + phi[b] * phi[b]) * inv_n
+                r1[b] += r
+                r2[b] += r * r
+                if dominance and ear[b] * ear[b] + eai[b] * eai[b] > ebr[b] * ebr[b] + ebi[b] * ebi[b]:
+                    dwell[b] += 1.0
+    for p in range(pair_i.shape[0]):  # s2: one pair at a time over the block, its (B,) sums stay in L1
+        yi_ = pair_i[p]
+        yj_ = pair_j[p]
+        acc = s2[p]
+        for t in range(n_t):
+            if record[t]:
+                ri = y[t, yi_]
+                rj = y[t, yj_]
+                for b in range(nb):
+                    acc[b] += np.float64(ri[b]) * np.float64(rj[b])
 
 
 def concat_results(parts: list[dict]) -> dict:
