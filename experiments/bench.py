@@ -586,7 +586,7 @@ def section_noise(args) -> dict:
         print(f"  {k} thread{'s' if k > 1 else ' '}: {rates[k] / 1e6:7.1f} M normals/s  -> numpy-noise ceiling for "
               f"hopf (2 normals per node-step): {rates[k] / 2e6:6.1f} M node-steps/s")
     ours = kernel_normals_per_second(seconds=0.5 if args.quick else 2.0)
-    print(f"  for comparison, the kernels' own generator (sim.rng: Philox4x64-10 + Box-Muller, 256 items x 48 normals "
+    print(f"  for comparison, the kernels' own generator (sim.rng: Philox4x32-10 + Box-Muller, 256 items x 48 normals "
           f"per step), 1 thread: {ours / 1e6:7.1f} M normals/s = {ours / rates[1]:.2f}x numpy's")
     return rates
 

@@ -16,6 +16,10 @@ from __future__ import annotations
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
+from sim import jitcache
+
+jitcache.configure()  # before any kernel module is imported: one numba cache per version of the compiled sources
+
 try:
     __version__ = version("dmn-sim")  # the installed distribution's version (pyproject.toml)
 except PackageNotFoundError:  # a source checkout on sys.path that was never pip-installed

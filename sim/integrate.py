@@ -42,7 +42,7 @@ from sim.errors import ConfigError, check_range
 from sim.kernel import state_to_kernel
 from sim.models.base import DELAYS, KERNEL, POST_STEP, NodeModel, supports
 from sim.network import take_items
-from sim.rng import init_generator, item_keys, normals
+from sim.rng import init_generator, item_keys, noise_key, normals
 
 METHODS = ("heun", "euler")
 KERNELS = ("compiled", "numpy")
@@ -174,7 +174,7 @@ def _run_compiled(model, p, keys, z, settings: Settings, sink, progress) -> None
     zk = state_to_kernel(z)
     aux, hist = kern.aux(p, zk, settings.dt_s)
     scale = state_to_kernel((model.noise_scale(p) * math.sqrt(settings.dt_s)).astype(np.float32))
-    k0, k1 = np.ascontiguousarray(keys[:, 0]), np.ascontiguousarray(keys[:, 1])
+    k0, k1 = noise_key(keys)
     reducing = isinstance(sink, ReducingSink)
     window, stride = sink.reduction if reducing else (1, 1)
     per = window * stride

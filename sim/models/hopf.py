@@ -142,8 +142,9 @@ def rhs(z, p, aux, out):  # pragma: no cover - compiled
             xj = x[j]
             yj = y[j]
             for b in range(nb):
-                cx[b] += wij[b] * xj[b]
-                cy[b] += wij[b] * yj[b]
+                wb = wij[b]  # loaded once: the store to cx could alias it otherwise
+                cx[b] += wb * xj[b]
+                cy[b] += wb * yj[b]
         xi = x[i]
         yi = y[i]
         ai = a_eff[i]
