@@ -34,6 +34,23 @@ def test_batched_complex_lyapunov_equals_the_real_2n_solution():
         np.testing.assert_allclose(ref[n:, n:], ref[:n, :n], rtol=1e-8, atol=1e-14)  # cov(y) = cov(x)
 
 
+def test_defective_operator_falls_back_to_schur_and_still_solves_lyapunov():
+    """A Jordan block (equal diagonal, one-way coupling) has no eigenvector basis: the eigen route's residual is
+    large, the item is solved again (Bartels-Stewart) and M still satisfies L M + M L^H + Q = 0."""
+    a = np.array([[-0.3, -0.3, -0.3], [-0.5, -0.2, -0.4]])
+    omega = np.array([[0.4, 0.4, 0.4], [0.3, 0.5, 0.2]])
+    w = np.zeros((2, 3, 3))
+    w[0, 0, 1] = w[0, 1, 2] = 1.0  # item 0: a 3 x 3 Jordan block (defective)
+    w[1, 0, 1] = 0.1  # item 1: diagonalisable
+    sigma = np.array([[0.02, 0.03, 0.01], [0.02, 0.02, 0.02]])
+    m = hopf.stationary_cov_complex(a, omega, w, sigma)
+    for b in range(2):
+        lop = w[b] + np.diag(a[b] + 1j * omega[b])
+        resid = lop @ m[b] + m[b] @ lop.conj().T + np.diag(2 * sigma[b] ** 2)
+        assert np.abs(resid).max() < 1e-10 * (2 * sigma[b] ** 2).max()
+        np.testing.assert_allclose(m[b], m[b].conj().T, atol=1e-15)
+
+
 class _Ends:
     """Sink keeping x at the first and the last integration step of each item."""
 

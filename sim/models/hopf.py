@@ -264,19 +264,22 @@ def _stationary_cov_and_stability(a_eff, omega, w, sigma) -> tuple[np.ndarray, n
     a_eff, omega, w = np.asarray(a_eff, float), np.asarray(omega, float), np.asarray(w, float)
     sig = np.broadcast_to(np.asarray(sigma, float), a_eff.shape)
     lop = _linear_operator(a_eff, omega, w)
-    q = np.zeros(lop.shape, complex)
-    idx = np.arange(lop.shape[-1])
-    q[:, idx, idx] = 2.0 * sig**2
+    qd = 2.0 * sig**2  # Q = diag(qd)
     lam, v = np.linalg.eig(lop)
     vinv = np.linalg.inv(v)
-    qp = vinv @ q @ vinv.conj().transpose(0, 2, 1)
+    qp = (vinv * qd[:, None, :]) @ vinv.conj().transpose(0, 2, 1)  # V^-1 Q V^-H with Q diagonal
     mp = -qp / (lam[:, :, None] + lam.conj()[:, None, :])
     m = v @ mp @ v.conj().transpose(0, 2, 1)
-    resid = lop @ m + m @ lop.conj().transpose(0, 2, 1) + q
-    scale = np.abs(q).max(axis=(1, 2)) + 1e-300
+    m = 0.5 * (m + m.conj().transpose(0, 2, 1))
+    lm = lop @ m
+    resid = lm + lm.conj().transpose(0, 2, 1)  # L M + M L^H for Hermitian M
+    idx = np.arange(lop.shape[-1])
+    resid[:, idx, idx] += qd
+    scale = qd.max(axis=-1) + 1e-300
     for b in np.flatnonzero(np.abs(resid).max(axis=(1, 2)) > 1e-8 * scale):
-        m[b] = scipy.linalg.solve_continuous_lyapunov(lop[b], -q[b])
-    return 0.5 * (m + m.conj().transpose(0, 2, 1)), (lam.real < 0).all(axis=-1)
+        m[b] = scipy.linalg.solve_continuous_lyapunov(lop[b], -np.diag(qd[b]))
+        m[b] = 0.5 * (m[b] + m[b].conj().T)
+    return m, (lam.real < 0).all(axis=-1)
 
 
 def expected_cov(p: HopfParams) -> np.ndarray:
