@@ -8,6 +8,8 @@ returns named metrics, FC and GBC per item. ``simulate_cohort`` is the one-condi
 from __future__ import annotations
 
 import hashlib
+import math
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from types import ModuleType
@@ -182,8 +184,10 @@ def _simulate_params(world: World, params, seeds, progress=None) -> dict:
 def expected_items(world: World, params, progress=None) -> dict:
     """The ``linear`` engine: per item, FC from the stationary covariance of the linearised network
     (``model.expected_cov``: continuous Lyapunov equation), with no sampling noise. Metrics that need a time
-    series (synchrony, metastability, dwell fraction) are NaN."""
-    cov = world.model.expected_cov(params)
+    series (synchrony, metastability, dwell fraction) are NaN. The Lyapunov solves (LAPACK, which releases the
+    GIL) run in chunks of ``settings.chunk_items`` on ``settings.threads()`` threads; each item's solution does not
+    depend on its chunk."""
+    cov = _expected_cov_threaded(world.model, params, world.settings)
     b = cov.shape[0]
     nan = np.full(b, np.nan)
     stats = {"cov": cov, "mean": np.zeros(cov.shape[:2]), "sync": nan, "meta": nan, "dwell": nan,
@@ -193,6 +197,17 @@ def expected_items(world: World, params, progress=None) -> dict:
         progress(b * (world.settings.n_steps + world.settings.n_transient))
     return {"metrics": metrics, "fc": fc, "gbc": gbc_from_fc(fc), "amp": amp_from_cov(cov),
             "n_samples": stats["n_samples"]}
+
+
+def _expected_cov_threaded(model, params, settings) -> np.ndarray:
+    n = next(len(v) for f in fields(params) if isinstance(v := getattr(params, f.name), np.ndarray)
+             and not f.metadata.get("shared", False))
+    size = max(1, min(settings.chunk_items, math.ceil(n / settings.threads())))
+    chunks = [slice(a, min(a + size, n)) for a in range(0, n, size)]
+    if len(chunks) == 1 or settings.threads() == 1:
+        return model.expected_cov(params)
+    with ThreadPoolExecutor(min(settings.threads(), len(chunks))) as ex:
+        return np.concatenate(list(ex.map(lambda sl: model.expected_cov(take_items(params, sl)), chunks)))
 
 
 def simulate_cohort(cfg: Mapping, progress=None):
