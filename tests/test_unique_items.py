@@ -73,3 +73,29 @@ def test_linear_engine_solves_each_distinct_network_once(monkeypatch):
     out = simulate_items(world, net, seeds)
     assert sum(calls) == 2  # four items, two distinct networks (the noise stream does not enter the linear engine)
     np.testing.assert_array_equal(out["fc"][3], out["fc"][0])
+
+
+def test_hopf_start_solves_each_distinct_network_once_and_equals_separate_starts(monkeypatch):
+    """Items 0, 2 and 3 are one network (2 a copy of 0, 3 another scan's noise stream): one Lyapunov solve serves
+    them, and every item's initial state equals the one it gets alone in a batch."""
+    from sim.integrate import _initial_state
+    from sim.models import hopf
+    from sim.rng import item_keys
+
+    world = _world()
+    net, seeds = _items(world)
+    p = world.model.build(world.model_values, net)
+    keys = item_keys(seeds)
+    solve = hopf._stationary_cov_and_stability
+    sizes = []
+
+    def spy(a, *rest):
+        sizes.append(len(a))
+        return solve(a, *rest)
+
+    monkeypatch.setattr(hopf, "_stationary_cov_and_stability", spy)
+    z = _initial_state(hopf, p, keys)
+    assert sizes == [2]
+    for i in range(4):
+        np.testing.assert_array_equal(z[i], _initial_state(hopf, take_items(p, slice(i, i + 1)), keys[i:i + 1])[0])
+    assert not np.array_equal(z[0], z[3])  # same network, its own noise stream
