@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -207,14 +208,19 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None, world: World 
             subject_nets[name] = subject_network(world, traits, conn)
         return subject_nets[name]
 
+    def states_at(c):
+        states = slow_states(drug, c.protocol, clearance, grid)
+        return at_times(states, grid, store), at_times(states, grid, scans)
+
+    todo = [c for c in conds if slow_cache is None or c.name not in slow_cache]
+    # the conditions' drug states are independent whole-array numpy work (which releases the GIL): one thread each
+    with ThreadPoolExecutor(max(1, min(world.settings.threads(), len(todo)))) as ex:
+        computed = dict(zip([c.name for c in todo], ex.map(states_at, todo), strict=True))
     specs, seeds, slow_store = [], [], {}
     for c in conds:
-        cached = slow_cache.get(c.name) if slow_cache is not None else None
-        if cached is None:
-            states = slow_states(drug, c.protocol, clearance, grid)
-            cached = (at_times(states, grid, store), at_times(states, grid, scans))
-            if slow_cache is not None:
-                slow_cache[c.name] = cached
+        cached = slow_cache.get(c.name) if slow_cache is not None and c.name in slow_cache else computed[c.name]
+        if slow_cache is not None:
+            slow_cache[c.name] = cached
         slow_store[c.name] = cached[0]
         specs.append(modulate(drug, subject_net(c.phenotype), cached[1]))
         seeds += noise_seeds(world.seed, c.name, subjects, scans, trial.noise)
@@ -232,10 +238,12 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None, world: World 
         base_times = [float(t) for t in analysis.baseline_times(scans)]
         dr_scan = base_times + dr_times
         proto_cfg = cfg["protocols"][dr.get("protocol", "ketamine_single")]
-        for d in doses:
-            pr = protocol_from_config(f"dose_{d:g}", proto_cfg, timeline, d)
-            states = slow_states(drug, pr, clearance, grid)
-            specs.append(modulate(drug, subject_net(ph), at_times(states, grid, dr_scan)))
+        protocols = [protocol_from_config(f"dose_{d:g}", proto_cfg, timeline, d) for d in doses]
+        with ThreadPoolExecutor(max(1, min(world.settings.threads(), len(doses)))) as ex:
+            dose_states = list(ex.map(lambda pr: at_times(slow_states(drug, pr, clearance, grid), grid, dr_scan),
+                                      protocols))
+        for d, states_k in zip(doses, dose_states, strict=True):
+            specs.append(modulate(drug, subject_net(ph), states_k))
             seeds += noise_seeds(world.seed, f"dose_response_{d:g}", subjects, dr_scan, trial.noise)
             dr_items += len(subjects) * len(dr_scan)
 
