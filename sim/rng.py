@@ -159,7 +159,7 @@ def _sin_cos(t):
     return s, c
 
 
-@numba.njit(nogil=True, error_model="numpy")
+@numba.njit(nogil=True, error_model="numpy", fastmath={"contract"})  # FMA in the polynomials: 1.3x
 def normals_step(k0, k1, step, out, words):  # pragma: no cover - compiled
     """Fill out (M, B) float32 with the standard normals of integration ``step`` for B items.
 
@@ -169,7 +169,9 @@ def normals_step(k0, k1, step, out, words):  # pragma: no cover - compiled
     ln u1 by integer argument reduction: with v = 2 floor(a / 2^8) + 1 (odd, < 2^25), u1 = v 2^-25,
     e = floor(log2 v) (leading-zero count) and mantissa m = v 2^-e in [1, 2) (a variable shift), halved with
     e + 1 when m > sqrt 2; ln u1 = (e - 25) ln 2 + ln m. The loop over items is one branch-free pass with
-    no library calls, so it vectorises (AVX-512: vplzcntd, vpsllvd, vsqrtps).
+    no library calls, so it vectorises (AVX-512: vplzcntd, vpsllvd, vsqrtps). Multiply-adds are contracted to
+    fused multiply-adds (``fastmath={"contract"}`` only: no reassociation, no approximate functions), which
+    changes the last bit of some normals and made the whole draw 1.3x faster (measured in one process, 256 items).
     """
     m, nb = out.shape  # m: a multiple of NORMALS_PER_CALL (callers pad)
     c0 = np.uint64(step) & _MASK32
