@@ -34,9 +34,13 @@ def test_batched_complex_lyapunov_equals_the_real_2n_solution():
         np.testing.assert_allclose(ref[n:, n:], ref[:n, :n], rtol=1e-8, atol=1e-14)  # cov(y) = cov(x)
 
 
-def test_defective_operator_falls_back_to_schur_and_still_solves_lyapunov():
-    """A Jordan block (equal diagonal, one-way coupling) has no eigenvector basis: the eigen route's residual is
-    large, the item is solved again (Bartels-Stewart) and M still satisfies L M + M L^H + Q = 0."""
+@pytest.mark.parametrize("route", ["smith", "eig"])
+def test_defective_operator_still_solves_lyapunov(route, monkeypatch):
+    """A Jordan block (equal diagonal, one-way coupling) has no eigenvector basis. Smith's doubling does not need
+    one; on the eigen route (forced by allowing no doubling) the residual is large, the item is solved again
+    (Bartels-Stewart). Either way M satisfies L M + M L^H + Q = 0."""
+    if route == "eig":
+        monkeypatch.setattr(hopf, "SMITH_DOUBLINGS", 0)
     a = np.array([[-0.3, -0.3, -0.3], [-0.5, -0.2, -0.4]])
     omega = np.array([[0.4, 0.4, 0.4], [0.3, 0.5, 0.2]])
     w = np.zeros((2, 3, 3))
@@ -49,6 +53,30 @@ def test_defective_operator_falls_back_to_schur_and_still_solves_lyapunov():
         resid = lop @ m[b] + m[b] @ lop.conj().T + np.diag(2 * sigma[b] ** 2)
         assert np.abs(resid).max() < 1e-10 * (2 * sigma[b] ** 2).max()
         np.testing.assert_allclose(m[b], m[b].conj().T, atol=1e-15)
+
+
+def test_smith_doubling_equals_the_eigen_route_and_leaves_unstable_items_to_it():
+    """Random non-normal networks: Smith's doubling gives the eigen route's M to 1e-10 (relative); items with an
+    eigenvalue in the right half-plane do not converge and are reported unstable (the eigen route decides)."""
+    rng = np.random.default_rng(5)
+    b, n = 12, 9
+    a = -rng.uniform(0.1, 0.6, (b, n))
+    a[:3, 0] = 0.3  # three unstable items (a node past the bifurcation)
+    omega = 2 * np.pi * rng.uniform(0.03, 0.08, (b, n))
+    w = rng.uniform(-0.03, 0.08, (b, n, n)) * (rng.random((b, n, n)) < 0.5)  # signed, asymmetric
+    sigma = rng.uniform(0.01, 0.04, (b, n))
+    lop = hopf._linear_operator(a, omega, w)
+    qd = 2 * sigma**2
+    m_s, done = hopf._lyapunov_smith(lop, qd)
+    m_e, stable_e = hopf._lyapunov_eig(lop, qd)
+    truth = (np.linalg.eigvals(lop).real < 0).all(axis=-1)
+    assert not truth[:3].any() and truth[3:].all()
+    np.testing.assert_array_equal(done, truth)
+    scale = np.abs(m_e[3:]).max(axis=(1, 2))[:, None, None]
+    np.testing.assert_allclose(m_s[3:] / scale, m_e[3:] / scale, atol=1e-10)
+    m, stable = hopf._stationary_cov_and_stability(a, omega, w, sigma)
+    np.testing.assert_array_equal(stable, truth)
+    np.testing.assert_allclose(m[3:] / scale, m_e[3:] / scale, atol=1e-10)
 
 
 class _Ends:
