@@ -45,7 +45,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.integrate import solve_ivp
 
 from sim.pharmacology import params as P
 from sim.pharmacology.params import defaults
@@ -263,6 +262,8 @@ def simulate_plasma_ode(
     order); ``clearance_scale`` is a scalar.  Returns ng/mL with the shape of ``time_h``.  ``atol`` is in
     mg/kg (central amounts are ~1e-3 mg/kg at the antidepressant dose).
     """
+    from scipy.integrate import solve_ivp  # cross-checks only: scipy.integrate costs ~0.4 s to import
+
     t_min = np.asarray(time_h, dtype=float) * MIN_PER_H
     if t_min.ndim != 1 or not np.all(np.isfinite(t_min)):
         raise ValueError("time_h must be a finite 1-D array")
