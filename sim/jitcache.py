@@ -6,7 +6,8 @@ run the old generator (seen in development; the compiled-vs-reference test caugh
 named by a hash of every module of this package that uses numba, and any edit of one of them starts a fresh cache.
 
 The directory is ``$NUMBA_CACHE_DIR/dmn-sim-<hash>`` if the user set ``NUMBA_CACHE_DIR``, else
-``$XDG_CACHE_HOME/dmn-sim/numba-<hash>`` (default ``~/.cache``). :func:`configure` must run before numba is imported
+``$XDG_CACHE_HOME/dmn-sim/numba-<hash>`` (default ``~/.cache``; a per-user temporary directory if that cannot be
+created). :func:`configure` must run before numba is imported
 or before the first kernel module is (``sim/__init__.py`` calls it); numba itself is not imported here.
 """
 
@@ -45,7 +46,15 @@ def configure() -> None:
     user = os.environ.get("NUMBA_CACHE_DIR")
     if user:
         os.environ["DMNSIM_USER_NUMBA_CACHE_DIR"] = user  # remembered for child processes
-    path = str(cache_dir())
+    path = cache_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no writable home (some CI and container setups): a per-user temporary directory
+        import tempfile
+
+        path = Path(tempfile.gettempdir()) / f"dmn-sim-numba-{os.getuid() if hasattr(os, 'getuid') else 0}" / path.name
+        path.mkdir(parents=True, exist_ok=True)
+    path = str(path)
     os.environ["NUMBA_CACHE_DIR"] = path
     os.environ["DMNSIM_NUMBA_CACHE_CONFIGURED"] = "1"
     if "numba" in sys.modules:
