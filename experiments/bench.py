@@ -16,7 +16,8 @@ benchmark runs, in a fresh subprocess (so that the peak RSS belongs to that case
 
 Then: memory versus simulated duration (hopf, 64 subjects, 60 / 600 / 3600 s), the issue's target
 (hopf, 1,000 subjects x the default atlas's regions x 10 min at dt 0.1 s in under 10 s on 2 cores), a reference rate
-of numpy's float32 normal draws (noise is the floor: 2 normals per hopf node-step), and the field's
+of numpy's float32 normal draws (noise is the floor: 2 normals per hopf node-step), the default experiment with
+``--default-subjects`` (100) subjects per condition through the CLI (the issue's < 60 s target), and the field's
 peer, neurolib's numba ``HopfModel``, when it can be imported (``--peer-python`` runs it in another
 interpreter, e.g. a scratch venv, since neurolib pins its own dependency versions).
 
@@ -431,6 +432,9 @@ def parse_args(argv=None):
                     help="git revision whose own bench worker runs wilson_cowan (64) and hopf (largest size) in the "
                          "same run, for the speed-up; '' to skip")
     ap.add_argument("--memory-subjects", type=int, default=1024, help="cohort size of the memory-versus-duration runs")
+    ap.add_argument("--default-subjects", type=int, default=100,
+                    help="run the default experiment with this many subjects per condition through the CLI (the "
+                         "issue's < 60 s target); 0 skips it (skipped with --quick)")
     ap.add_argument("--profile", action="store_true",
                     help="also print a cProfile (one thread) of hopf at the largest size")
     ap.add_argument("--quick", action="store_true", help="tiny sizes and durations: a smoke check")
@@ -678,7 +682,7 @@ def _rate(res: dict, field: str, n: int) -> float | None:
     return n * res["regions"] * res["steps"] / res[field]
 
 
-def section_ratios(args, results, rates, neuro, vbjax, base, memory) -> None:
+def section_ratios(args, results, rates, neuro, vbjax, base, memory, default_run=None) -> None:
     """The targets of issue 11 as ratios of rates measured in this one run."""
     print("\n== Ratios (rates measured in this run; the machine is shared, so compare ratios, not times) ==")
     big = max(args.sizes)
@@ -703,6 +707,10 @@ def section_ratios(args, results, rates, neuro, vbjax, base, memory) -> None:
     for label, r, target in lines:
         verdict = "" if target is None else (f"  target >= {target:g}x: {'MET' if r >= target else 'NOT MET'}")
         print(f"  {label:<62}{r:8.2f}x{verdict}")
+    if default_run:
+        w = default_run["wall_s"]
+        print(f"  default experiment, {default_run['n']} subjects per condition: {w:.1f} s wall  target < 60 s: "
+              f"{'MET' if w < 60 else 'NOT MET'}")
     if memory.get("peaks"):
         pk = memory["peaks"]
         d0, d1 = min(pk), max(pk)
@@ -710,6 +718,31 @@ def section_ratios(args, results, rates, neuro, vbjax, base, memory) -> None:
               f"{pk[d0]['rss_peak_mb']:.0f} MB at {d0:g} s (x{pk[d1]['rss_peak_mb'] / pk[d0]['rss_peak_mb']:.2f} for "
               f"x{d1 / d0:g} duration); traced numpy/Python peak {pk[d1]['tracemalloc_peak_mb']:.1f} MB vs "
               f"{pk[d0]['tracemalloc_peak_mb']:.1f} MB")
+
+
+def section_default_run(args) -> dict | None:
+    """Issue 11's last target: the default experiment with ``--default-subjects`` subjects per condition, run by
+    the CLI in a fresh process (compiled kernels from the cache) into a temporary directory, < 60 s on 2 cores."""
+    n = args.default_subjects
+    if not n:
+        return None
+    print(f"\n== Named experiment: default with cohort.n_subjects={n} (the CLI, fresh process, progress=false) ==")
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "sim.cli", f"cohort.n_subjects={n}", "progress=false",
+                              f"hydra.run.dir={run_dir}"], capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        if out.returncode != 0:
+            print(f"  failed (exit {out.returncode}): {out.stderr.strip().splitlines()[-1:]}")
+            return None
+        prov = json.loads((run_dir / "provenance.json").read_text())
+    sim_s = prov.get("simulation_wall_time_s", float("nan"))
+    print(f"  wall {wall:.1f} s (CLI start to exit; the run's own clock {prov.get('wall_time_s', float('nan')):.1f} s, "
+          f"of which simulation {sim_s:.1f} s); {prov.get('n_items')} scans; load average {load0:.2f} -> {load1:.2f}")
+    return {"wall_s": wall, "n": n}
 
 
 def section_profile(args) -> None:
@@ -733,7 +766,7 @@ def main(argv=None) -> int:
     if args.sizes is None:
         args.sizes = [1, 4] if args.quick else [1, 64, 1024]
     if args.quick:
-        args.repeat, args.peer_subjects = 1, 4
+        args.repeat, args.peer_subjects, args.default_subjects = 1, 4, 0
     t_start = time.perf_counter()
     print(header_info())
     print("node-steps counted with transient steps included; each case runs in its own fresh process\n")
@@ -744,7 +777,8 @@ def main(argv=None) -> int:
     neuro = section_neurolib(args, results)
     vbjax = section_vbjax(args)
     base = section_baseline(args, results)
-    section_ratios(args, results, rates, neuro, vbjax, base, memory)
+    default_run = section_default_run(args)
+    section_ratios(args, results, rates, neuro, vbjax, base, memory, default_run)
     if args.profile:
         section_profile(args)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),)
