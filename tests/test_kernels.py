@@ -168,3 +168,18 @@ def test_compiled_balloon_equals_numpy_balloon():
         assert np.abs(ref).max() > 1e-3  # a real response
     with pytest.raises(FloatingPointError):
         bold.integrate_compiled(bold.init_state((2,)), np.full((50, 2), -10.0), 0.1)
+
+
+def test_kernel_layout_arrays_are_aligned_copies():
+    from sim.kernel import ALIGN_BYTES, aligned, sparse_rows, state_to_kernel, to_kernel
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((5, 7, 3))[:, ::2]  # not contiguous
+    for got, want in [(aligned(a), a), (aligned(a, np.float32), a.astype(np.float32)),
+                      (to_kernel(a), np.moveaxis(a, 0, -1).astype(np.float32)),
+                      (state_to_kernel(a.astype(np.float32)), np.transpose(a, (2, 1, 0)).astype(np.float32))]:
+        assert got.ctypes.data % ALIGN_BYTES == 0 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+    w = rng.standard_normal((4, 6, 6)) * (rng.random((6, 6)) < 0.5)
+    assert all(v.ctypes.data % ALIGN_BYTES == 0 for v in sparse_rows(w.astype(np.float32))[:1])
+    assert aligned(np.zeros(0)).size == 0
