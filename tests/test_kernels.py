@@ -176,7 +176,8 @@ def test_kernel_layout_arrays_are_aligned_copies():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((5, 7, 3))[:, ::2]  # not contiguous
     for got, want in [(aligned(a), a), (aligned(a, np.float32), a.astype(np.float32)),
-                      (to_kernel(a), np.moveaxis(a, 0, -1).astype(np.float32)),
+                      (to_kernel(a), np.moveaxis(a, 0, -1)),
+                      (to_kernel(a.astype(np.float16)), np.moveaxis(a.astype(np.float16), 0, -1).astype(np.float32)),
                       (state_to_kernel(a.astype(np.float32)), np.transpose(a, (2, 1, 0)).astype(np.float32))]:
         assert got.ctypes.data % ALIGN_BYTES == 0 and got.flags.c_contiguous
         np.testing.assert_array_equal(got, want)
