@@ -15,6 +15,7 @@ and renames it onto ``dir`` in one step (:class:`sim.runio.Stage`); it never wri
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -248,25 +249,54 @@ class Run:
             n += ds.sizes["dose_mg_per_kg"] * ds.sizes["subject"] * (ds.sizes["dr_time_h"] + 1)
         return n
 
-    def steps(self) -> list[OutputStep]:
-        """The extra files of this run in order: the summary, each figure, the claims report (its sections:
-        :data:`sim.report.REPORT_STEPS`)."""
+    @property
+    def figure_formats(self) -> tuple[str, ...]:
+        """The formats of the run's figures (none for ``experiment=cohort`` or ``figure_formats=[]``)."""
+        formats = tuple(self.cfg.get("figure_formats", ["png"]) or ())
+        return formats if self.kind != "cohort" else ()
+
+    def figure_work(self, stage_dir: Path, helper: bool | None = None):
+        """The run's figures as a :class:`sim.plots.pool.FigureWork` drawing into ``stage_dir/figures`` (None
+        without figures). ``helper`` (default: when the run may use two or more cores, ``n_threads``): draw them
+        in a helper process too, alongside the claims report."""
+        if not self.figure_formats:
+            return None
+        from sim.plots.pool import FigureWork
+
+        helper = usable_cores(self.cfg) >= 2 if helper is None else helper
+        return FigureWork(self.ds, Path(stage_dir) / "figures", self.figure_formats, helper=helper)
+
+    def steps(self, figures=None) -> list[OutputStep]:
+        """The extra files of this run in order: the summary, the claims report (its sections:
+        :data:`sim.report.REPORT_STEPS`) with the run's figures (one step each) finished just before report.md
+        and report.html, which embed them.
+
+        ``figures``: the run's :meth:`figure_work`, already started (its helper draws while the summary and the
+        claims are written); without it the figures are drawn in this process when the report needs them."""
         ds, cfg, kind = self.ds, self.cfg, self.kind
         text = self.summary
         extra = [OutputStep.single("summary.txt", lambda d: (d / "summary.txt").write_text(text + "\n"))]
-        formats = tuple(cfg.get("figure_formats", ["png"]) or ())
-        if kind != "cohort" and formats:
-            from sim.plots.figures import figure_jobs, render_figure
+        if kind == "cohort":
+            return extra
+        from sim.report import REPORT_STEPS, write_claims_outputs
 
-            # which figures: the experiment's declared contrasts (sim.schema), read from the Dataset
-            extra += [OutputStep.single(f"figures/{name}", lambda d, name=name, make=make: render_figure(
-                name, make, d / "figures", formats)) for name, make in figure_jobs(ds)]
-        if kind != "cohort":  # claims.csv, report.md, report.html (after the figures, which the report embeds)
-            from sim.report import REPORT_STEPS, write_claims_outputs
+        names = []
+        if self.figure_formats:
+            from sim.plots.figures import figure_jobs
 
-            ablation, expected = (self.claims_run if kind == "claims" else None), self.expected_ds
-            extra.append(OutputStep(REPORT_STEPS, lambda d, advance: write_claims_outputs(
-                ds, cfg, d, ablation=ablation, expected_ds=expected, progress=lambda section: advance())))
+            names = [f"figures/{name}" for name, _ in (figure_jobs(ds) if figures is None else figures.jobs)]
+        ablation, expected = (self.claims_run if kind == "claims" else None), self.expected_ds
+
+        def write(d, advance):
+            def draw_figures():  # the run's figures, each a progress step, before the report that embeds them
+                work = figures if figures is not None else self.figure_work(d, helper=False)
+                if work is not None:
+                    work.finish(lambda name: advance())
+
+            write_claims_outputs(ds, cfg, d, ablation=ablation, expected_ds=expected,
+                                 progress=lambda section: advance(), before_report=draw_figures)
+
+        extra.append(OutputStep((*REPORT_STEPS[:-1], *names, REPORT_STEPS[-1]), write))
         return extra
 
     def writers(self) -> list[Callable[[Path], object]]:
@@ -278,7 +308,10 @@ class Run:
 
         ``stage`` is an already opened :class:`sim.runio.Stage` for ``run_dir`` (the CLI opens it before the
         simulation, so an unwritable directory fails at once). With ``progress`` on (the config's key) a bar
-        counts one step per part: results.nc and metrics.csv, the summary, each figure, each report section."""
+        counts one step per part: results.nc and metrics.csv, the summary, each report section, each figure.
+        The figures' helper process (:meth:`figure_work`) starts first and is ended on any failure."""
+        from contextlib import nullcontext
+
         from omegaconf import OmegaConf
 
         from sim.runio import Stage, provenance, write_outputs
@@ -286,12 +319,14 @@ class Run:
         run_dir = Path(run_dir)
         own = stage is None
         stage = stage or Stage(run_dir).open()
-        steps = self.steps()
-        labels = ["results.nc, metrics.csv"] + [label for s in steps for label in s.labels]
         enabled = bool(self.cfg.get("progress", True))
         out = progress_file or sys.stderr
         try:
-            with _progress_bar(enabled, len(labels), "writing outputs", out, unit="step") as bar, \
+            figures = self.figure_work(stage.path)
+            steps = self.steps(figures)
+            labels = ["results.nc, metrics.csv"] + [label for s in steps for label in s.labels]
+            with figures or nullcontext(), \
+                    _progress_bar(enabled, len(labels), "writing outputs", out, unit="step") as bar, \
                     _messages_above(bar, out), _heartbeat(bar):
                 def advance():  # one part written; show the one now being written
                     bar.update(1)
@@ -309,6 +344,17 @@ class Run:
         finally:
             if own:
                 stage.discard()
+
+
+def usable_cores(cfg) -> int:
+    """The cores a run may use: ``n_threads`` if set (> 0), else the CPUs this process may run on."""
+    n = int(cfg.get("n_threads", 0) or 0)
+    if n > 0:
+        return n
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def test_provenance_wall_time_includes_the_output_phase(tmp_path, monkeypatch):
     cfg = OmegaConf.create({"progress": False, "experiment": {"name": "tiny"}})
     run = Run(cfg=cfg, ds=ds, metric_names=ds.attrs["metrics"].split(","), summary="", kind="timeline", seed=7,
               model="hopf", sim_s=0.01, started=time.perf_counter())
-    monkeypatch.setattr(Run, "steps", lambda self: [OutputStep.single("slow", lambda d: time.sleep(0.3))])
+    monkeypatch.setattr(Run, "steps", lambda self, figures=None: [OutputStep.single("slow", lambda d: time.sleep(0.3))])
     prov = json.loads((run.write(tmp_path / "run") / "provenance.json").read_text())
     assert prov["simulation_wall_time_s"] == 0.01
     assert prov["wall_time_s"] >= 0.3
