@@ -264,7 +264,7 @@ class Run:
         from sim.plots.pool import FigureWork
 
         helper = usable_cores(self.cfg) >= 2 if helper is None else helper
-        return FigureWork(self.ds, Path(stage_dir) / "figures", self.figure_formats, helper=helper)
+        return FigureWork(self.ds, Path(stage_dir) / "figures", self.figure_formats, helper=helper, embed=True)
 
     def steps(self, figures=None) -> list[OutputStep]:
         """The extra files of this run in order: the summary, the claims report (its sections:
@@ -292,6 +292,8 @@ class Run:
                 work = figures if figures is not None else self.figure_work(d, helper=False)
                 if work is not None:
                     work.finish(lambda name: advance())
+                    return work.uris
+                return None
 
             write_claims_outputs(ds, cfg, d, ablation=ablation, expected_ds=expected,
                                  progress=lambda section: advance(), before_report=draw_figures)

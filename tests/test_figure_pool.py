@@ -30,7 +30,7 @@ def _files(d):
 
 def test_helper_and_caller_write_the_same_bytes_as_one_process(ds, tmp_path):
     done = []
-    with FigureWork(ds, tmp_path / "two", dpi=DPI, helper=True) as work:
+    with FigureWork(ds, tmp_path / "two", dpi=DPI, helper=True, embed=True) as work:
         assert work.helper
         time.sleep(1.0)  # let the helper start and take figures before the caller joins in
         paths = work.finish(done.append)
@@ -40,6 +40,11 @@ def test_helper_and_caller_write_the_same_bytes_as_one_process(ds, tmp_path):
     assert [p.name for p in paths] == [p.name for p in alone] and len(alone) >= 4
     assert _files(tmp_path / "two") == _files(tmp_path / "one")
     assert work._theirs, "the helper drew none of the figures"
+    # each figure's data URI for report.html, made by the process that drew it: what the report would make
+    from sim.report.render import png_data_uri
+
+    assert sorted(work.uris) == sorted(str(p.resolve()) for p in paths)
+    assert all(work.uris[str(p.resolve())] == png_data_uri(p) for p in paths)
 
 
 def test_an_exception_in_the_helper_is_raised_in_the_caller_with_the_helpers_traceback(ds, tmp_path):

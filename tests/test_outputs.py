@@ -56,7 +56,7 @@ def test_provenance_wall_time_includes_the_output_phase(tmp_path, monkeypatch):
     ds = synthetic_dataset(n_subjects=2, conditions=("depressed",), scan_times_h=(-24.0, 24.0), fine_step_h=6.0,
                            seed=1)
     ds.attrs.update(experiment="tiny", model="hopf", seed=7)
-    cfg = OmegaConf.create({"progress": False, "experiment": {"name": "tiny"}})
+    cfg = OmegaConf.create({"progress": False, "experiment": {"name": "tiny"}, "figure_formats": []})
     run = Run(cfg=cfg, ds=ds, metric_names=ds.attrs["metrics"].split(","), summary="", kind="timeline", seed=7,
               model="hopf", sim_s=0.01, started=time.perf_counter())
     monkeypatch.setattr(Run, "steps", lambda self, figures=None: [OutputStep.single("slow", lambda d: time.sleep(0.3))])

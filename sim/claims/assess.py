@@ -74,8 +74,9 @@ def assess(ds, cfg: Mapping | None, registry: Registry | None = None, variants=N
     validate(registry, known_names(ds, cfg))
     if registry.uses_task() and cfg is not None:   # the task block's linear response (sim/claims/task.py)
         block = task_block_from(registry.task_block)
-        ds = with_task_response(ds, cfg, block)
-        expected_ds = with_task_response(expected_ds, cfg, block) if expected_ds is not None else None
+        memo: dict = {}  # the expected run's subjects and phenotypes are the run's: one response each
+        ds = with_task_response(ds, cfg, block, memo)
+        expected_ds = with_task_response(expected_ds, cfg, block, memo) if expected_ds is not None else None
     primary = variants[0].results if variants else {r.claim_id: r for r in evaluate(ds, registry)}
     by_window = evaluate_by_window(ds, registry)
     var_results = {v.name: v.results for v in variants} if variants else None

@@ -51,6 +51,13 @@ def _portable(e: BaseException) -> BaseException:
         return RuntimeError(f"{type(e).__name__}: {e}")
 
 
+def _data_uris(paths) -> dict[str, str]:
+    """The report's data URI of each PNG in ``paths`` (:func:`sim.report.render.png_data_uri`), by resolved path."""
+    from sim.report.render import png_data_uri
+
+    return {str(Path(p).resolve()): png_data_uri(p) for p in paths if Path(p).suffix.lower() == ".png"}
+
+
 def _helper_main(fd: int) -> None:
     """The helper process: receive (Dataset, out_dir, formats, dpi), then ask for figure indices and draw them,
     reporting each one (with the warnings it raised) until the caller says none is left."""
@@ -61,7 +68,7 @@ def _helper_main(fd: int) -> None:
     conn = Connection(fd)
     name = None
     try:
-        ds, out_dir, formats, dpi = pickle.loads(conn.recv_bytes())
+        ds, out_dir, formats, dpi, embed = pickle.loads(conn.recv_bytes())
         from sim.plots.figures import figure_jobs, render_figure
 
         jobs = figure_jobs(ds)
@@ -75,7 +82,7 @@ def _helper_main(fd: int) -> None:
                 warnings.simplefilter("always")
                 paths = render_figure(name, make, out_dir, formats, dpi)
             said = [(_portable(w.message), w.filename, w.lineno) for w in caught]
-            conn.send(("done", i, [str(p) for p in paths], said))
+            conn.send(("done", i, [str(p) for p in paths], said, _data_uris(paths) if embed else {}))
         conn.send(("end",))
     except (EOFError, BrokenPipeError, ConnectionResetError):  # the caller is gone
         pass
@@ -92,9 +99,11 @@ class FigureWork:
     """The figures of ``ds`` (:func:`sim.plots.figures.figure_jobs`) drawn into ``out_dir``.
 
     ``helper``: draw in a helper process as well as in the caller (else all in the caller, in order, when
-    :meth:`finish` is called). Use as a context manager, or call :meth:`close`."""
+    :meth:`finish` is called). ``embed``: also make each PNG's data URI for report.html right after drawing it
+    (:attr:`uris`; in the process that drew it). Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, ds, out_dir, formats: Sequence[str] = ("png",), dpi: int | None = None, helper: bool = True):
+    def __init__(self, ds, out_dir, formats: Sequence[str] = ("png",), dpi: int | None = None, helper: bool = True,
+                 embed: bool = False):
         from sim.plots.figures import _DPI, figure_jobs
 
         self.ds, self.out_dir, self.formats = ds, Path(out_dir), tuple(formats)
@@ -102,7 +111,9 @@ class FigureWork:
         self.jobs = figure_jobs(ds)
         self.names = [name for name, _ in self.jobs]
         self.helper = bool(helper) and len(self.jobs) > 1
+        self.embed = bool(embed)
         self.paths: dict[int, list[Path]] = {}
+        self.uris: dict[str, str] = {}  # with ``embed``: each PNG's data URI for report.html, by resolved path
         self._lock = threading.Lock()
         self._next = 0
         self._theirs: set[int] = set()
@@ -136,7 +147,7 @@ class FigureWork:
         finally:
             theirs.close()
         self._conn = Connection(mine.detach())
-        payload = (self.ds, str(self.out_dir), self.formats, self.dpi)
+        payload = (self.ds, str(self.out_dir), self.formats, self.dpi, self.embed)
         self._thread = threading.Thread(target=self._serve, args=(payload,), name="dmnsim-figures", daemon=True)
         self._thread.start()
         return self
@@ -194,8 +205,9 @@ class FigureWork:
     def _handle(self, msg, advance) -> None:
         kind = msg[0]
         if kind == "done":
-            _, i, paths, said = msg
+            _, i, paths, said, uris = msg
             self.paths[i] = [Path(p) for p in paths]
+            self.uris.update(uris)
             for message, filename, lineno in said:
                 warnings.warn_explicit(message, type(message), filename, lineno)
             advance(self.names[i])
@@ -240,6 +252,8 @@ class FigureWork:
                 self._drain(advance, block=False)
             name, make = self.jobs[i]
             self.paths[i] = render_figure(name, make, self.out_dir, self.formats, self.dpi)
+            if self.embed:
+                self.uris.update(_data_uris(self.paths[i]))
             advance(name)
         if self.helper:
             self._drain(advance, block=True)

@@ -94,7 +94,8 @@ def write_claims_outputs(ds, cfg, stage_dir, ablation=None, expected_ds=None, pr
     embedded in the report. Raises :class:`sim.errors.ConfigError` if the registry names an unknown metric,
     region, network or condition. ``progress(section)``: called after each of :data:`REPORT_STEPS`.
     ``before_report()``: called just before report.md and report.html are written (the run draws its own
-    figures there, :meth:`sim.run.Run.steps`, so the report embeds them).
+    figures there, :meth:`sim.run.Run.steps`, so the report embeds them); it may return the figures' data URIs
+    by resolved path (:func:`sim.report.render.render_html`).
     """
     stage = Path(stage_dir)
     done = progress or (lambda section: None)
@@ -117,9 +118,8 @@ def write_claims_outputs(ds, cfg, stage_dir, ablation=None, expected_ds=None, pr
     if variants:
         figs["matrix"] = save_fig(fig_matrix(registry, variants), stage / "figures" / "claims_ablation_matrix.png")
     done(REPORT_STEPS[2])
-    if before_report is not None:
-        before_report()
+    uris = before_report() if before_report is not None else None
     ctx = ReportContext(a, run_info(ds, cfg), stage / "figures", figs)
-    written += list(write_report(stage, ctx)) + list(figs.values())
+    written += list(write_report(stage, ctx, uris)) + list(figs.values())
     done(REPORT_STEPS[3])
     return written
