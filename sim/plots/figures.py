@@ -412,8 +412,11 @@ def fig_fc_matrices(ds, times: Sequence = FC_TIMES, conditions: Sequence[str] | 
     style = network_style(ds)
     labels = condition_labels(ds)
     bounds = np.cumsum([nets.count(k) for k in order_nets])[:-1] - 0.5
-    im = ax.imshow(mosaic, cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
-    ax.imshow(np.where(is_gap[..., None], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]), interpolation="nearest")
+    # one image: the gaps between panels hold a value above the colour range, drawn in the colour map's "over"
+    # colour (white; a non-finite value would be "bad", the blanked diagonal's grey). A second, white image over
+    # the gaps doubled the figure's image work (~1 s at 100 subjects per condition).
+    cmap = cmap.with_extremes(over="white")
+    im = ax.imshow(np.where(is_gap, vmax + 1.0, mosaic), cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
     segs = []
     for i in range(nc):
         for j in range(nt):
