@@ -58,6 +58,21 @@ def _data_uris(paths) -> dict[str, str]:
     return {str(Path(p).resolve()): png_data_uri(p) for p in paths if Path(p).suffix.lower() == ".png"}
 
 
+#: the helper's ``python -c`` program. First (before the slow imports of matplotlib and scipy) it asks the kernel
+#: to end it when the caller dies (Linux PR_SET_PDEATHSIG; a SIGKILL of the caller alone would otherwise leave it
+#: drawing until its next request), and exits if the caller is already gone.
+_BOOT = """import ctypes, os, sys
+try:
+    ctypes.CDLL(None).prctl(1, 9)
+except (OSError, AttributeError, TypeError):
+    pass
+if os.getppid() != {parent}:
+    sys.exit(1)
+from sim.plots.pool import _helper_main
+_helper_main({fd})
+"""
+
+
 def _helper_main(fd: int) -> None:
     """The helper process: receive (Dataset, out_dir, formats, dpi), then ask for figure indices and draw them,
     reporting each one (with the warnings it raised) until the caller says none is left."""
@@ -134,12 +149,12 @@ class FigureWork:
         env = dict(os.environ)
         root = str(Path(sim.__file__).resolve().parent.parent)  # the helper imports this same sim package
         env["PYTHONPATH"] = os.pathsep.join([root, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
-        code = f"from sim.plots.pool import _helper_main; _helper_main({theirs.fileno()})"
+        code = _BOOT.format(parent=os.getpid(), fd=theirs.fileno())
         try:
             self._proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env,
                                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL, close_fds=True)
-        except OSError as e:  # no interpreter to start (embedded Python): draw everything here
+        except (OSError, ValueError) as e:  # no interpreter to start (embedded Python): draw everything here
             log.info("figures: no helper process (%s); drawing them in this process", e)
             self.helper = False
             mine.close()
