@@ -28,7 +28,10 @@ def _files(d):
     return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
 
 
-def test_helper_and_caller_write_the_same_bytes_as_one_process(ds, tmp_path):
+def test_helper_and_caller_write_the_same_bytes_as_one_process(ds, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="sim")
     done = []
     with FigureWork(ds, tmp_path / "two", dpi=DPI, helper=True, embed=True) as work:
         assert work.helper
@@ -40,6 +43,10 @@ def test_helper_and_caller_write_the_same_bytes_as_one_process(ds, tmp_path):
     assert [p.name for p in paths] == [p.name for p in alone] and len(alone) >= 4
     assert _files(tmp_path / "two") == _files(tmp_path / "one")
     assert work._theirs, "the helper drew none of the figures"
+    # the helper's log records (render times: the run's cli.log) are logged again in the caller
+    drawn = [r.getMessage() for r in caplog.records if "drawn in" in r.getMessage()]
+    helper_drawn = [m for m in drawn if "figure helper process" in m]
+    assert len(helper_drawn) == len([i for i in work._theirs if work.paths[i]]) and len(drawn) >= len(paths)
     # each figure's data URI for report.html, made by the process that drew it: what the report would make
     from sim.report.render import png_data_uri
 

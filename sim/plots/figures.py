@@ -465,7 +465,10 @@ def _delta_fc(ds, condition: str, time_h: float, control: str | None = None):
     """Per-subject change of FC from baseline (minus the control condition's change, if given): the paired
     contrast of :func:`sim.analysis.paired_contrast`, summarised across subjects."""
     t_got, exact = _resolve_time(ds, "fc", condition, time_h)
-    d = analysis.paired_contrast(ds["fc"].astype(float), condition, control, t_got)
+    have = {str(c) for c in ds["condition"].values}
+    arms = [c for c in (condition, control) if c is not None and c in have]  # missing: MissingData
+    fc = ds["fc"].sel(condition=arms).astype(float)  # the two arms only: not a float64 copy of every condition
+    d = analysis.paired_contrast(fc, condition, control, t_got)
     return analysis.ci(d.transpose("subject", "region", "region_to")), t_got, exact
 
 

@@ -12,7 +12,8 @@ Dataset: the files are the same bytes whichever process drew them (tests/test_pl
 
 A failure in the helper is raised in the caller as the same exception (an ``OSError`` of a full disk stays an
 ``OSError``) with a note naming the figure and the helper's traceback; a helper that dies is a
-:class:`FigureHelperError`. Python warnings raised in the helper are re-issued in the caller.
+:class:`FigureHelperError`. Python warnings raised in the helper are re-issued in the caller, and its log
+records (each figure's render time) logged again there (the run's cli.log).
 :meth:`FigureWork.close` (also on any exception in the caller) ends the helper; a helper whose caller is gone
 stops at its next request.
 """
@@ -73,6 +74,22 @@ _helper_main({fd})
 """
 
 
+class _LogRecorder(logging.Handler):
+    """The helper's log records of the ``sim`` loggers (render times, skipped figures), to be logged again by the
+    caller (the run's cli.log)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.records: list[tuple[str, int, str]] = []
+
+    def emit(self, record) -> None:
+        self.records.append((record.name, record.levelno, record.getMessage()))
+
+    def take(self) -> list[tuple[str, int, str]]:
+        out, self.records = self.records, []
+        return out
+
+
 def _helper_main(fd: int) -> None:
     """The helper process: receive (Dataset, out_dir, formats, dpi), then ask for figure indices and draw them,
     reporting each one (with the warnings it raised) until the caller says none is left."""
@@ -87,6 +104,9 @@ def _helper_main(fd: int) -> None:
         from sim.plots.figures import figure_jobs, render_figure
 
         jobs = figure_jobs(ds)
+        said_log = _LogRecorder()
+        logging.getLogger("sim").addHandler(said_log)
+        logging.getLogger("sim").setLevel(logging.INFO)
         while True:
             conn.send(("next",))
             i = conn.recv()
@@ -97,7 +117,8 @@ def _helper_main(fd: int) -> None:
                 warnings.simplefilter("always")
                 paths = render_figure(name, make, out_dir, formats, dpi)
             said = [(_portable(w.message), w.filename, w.lineno) for w in caught]
-            conn.send(("done", i, [str(p) for p in paths], said, _data_uris(paths) if embed else {}))
+            conn.send(("done", i, [str(p) for p in paths], said, _data_uris(paths) if embed else {},
+                       said_log.take()))
         conn.send(("end",))
     except (EOFError, BrokenPipeError, ConnectionResetError):  # the caller is gone
         pass
@@ -220,9 +241,11 @@ class FigureWork:
     def _handle(self, msg, advance) -> None:
         kind = msg[0]
         if kind == "done":
-            _, i, paths, said, uris = msg
+            _, i, paths, said, uris, logged = msg
             self.paths[i] = [Path(p) for p in paths]
             self.uris.update(uris)
+            for name, level, text in logged:
+                logging.getLogger(name).log(level, "%s (in the figure helper process)", text)
             for message, filename, lineno in said:
                 warnings.warn_explicit(message, type(message), filename, lineno)
             advance(self.names[i])
