@@ -240,6 +240,7 @@ class Run:
     claims_run: object = None
     warnings: list[str] = field(default_factory=list)
     expected_ds: object = None  # the same design on the linear engine (report's "expected (no noise)")
+    figures: object = None  # a sim.plots.pool.FigureWork already drawing into a staging directory (run(figures_dir))
 
     @property
     def n_items(self) -> int:
@@ -257,14 +258,13 @@ class Run:
 
     def figure_work(self, stage_dir: Path, helper: bool | None = None):
         """The run's figures as a :class:`sim.plots.pool.FigureWork` drawing into ``stage_dir/figures`` (None
-        without figures). ``helper`` (default: when the run may use two or more cores, ``n_threads``): draw them
-        in a helper process too, alongside the claims report."""
-        if not self.figure_formats:
-            return None
-        from sim.plots.pool import FigureWork
-
-        helper = usable_cores(self.cfg) >= 2 if helper is None else helper
-        return FigureWork(self.ds, Path(stage_dir) / "figures", self.figure_formats, helper=helper, embed=True)
+        without figures): the one :func:`run` already started there (``figures_dir``), else a new one.
+        ``helper`` (default: when the run may use two or more cores, ``n_threads``): draw them in a helper
+        process too, alongside the claims report."""
+        started = self.figures
+        if started is not None and started.out_dir == Path(stage_dir) / "figures" and helper is not False:
+            return started
+        return figure_work(self.cfg, self.ds, self.kind, Path(stage_dir) / "figures", helper)
 
     def steps(self, figures=None) -> list[OutputStep]:
         """The extra files of this run in order: the summary, the claims report (its sections:
@@ -325,6 +325,8 @@ class Run:
         out = progress_file or sys.stderr
         try:
             figures = self.figure_work(stage.path)
+            if self.figures is not None and self.figures is not figures:  # started for another directory
+                self.figures.close()
             steps = self.steps(figures)
             labels = ["results.nc, metrics.csv"] + [label for s in steps for label in s.labels]
             with figures or nullcontext(), \
@@ -346,6 +348,18 @@ class Run:
         finally:
             if own:
                 stage.discard()
+
+
+def figure_work(cfg, ds, kind: str, figures_dir: Path, helper: bool | None = None):
+    """A :class:`sim.plots.pool.FigureWork` of the run's figures into ``figures_dir`` (not started), or None when
+    the run draws none (``experiment=cohort``, ``figure_formats=[]``). ``helper``: see :meth:`Run.figure_work`."""
+    formats = tuple(cfg.get("figure_formats", ["png"]) or ()) if kind != "cohort" else ()
+    if not formats:
+        return None
+    from sim.plots.pool import FigureWork
+
+    helper = usable_cores(cfg) >= 2 if helper is None else helper
+    return FigureWork(ds, Path(figures_dir), formats, helper=helper, embed=True)
 
 
 def usable_cores(cfg) -> int:
@@ -375,10 +389,14 @@ class OutputStep:
         return OutputStep((label,), run)
 
 
-def run(cfg, changed: Sequence[str] = (), progress_file=None, checked: bool = False, world=None) -> Run:
+def run(cfg, changed: Sequence[str] = (), progress_file=None, checked: bool = False, world=None,
+        figures_dir: Path | None = None) -> Run:
     """Check ``cfg`` (unless ``checked``), simulate the configured experiment, return the :class:`Run`.
 
-    ``world``: the one :func:`preflight` built (the run's world is built once)."""
+    ``world``: the one :func:`preflight` built (the run's world is built once). ``figures_dir``: the staging
+    directory's ``figures/`` (the CLI's): with two or more cores the figures' helper process starts as soon as
+    the simulation is done and draws while the expected run (one core) and the summary are computed
+    (:meth:`Run.write` then finishes the same :class:`sim.plots.pool.FigureWork`)."""
     from sim.simulate import build_world
 
     t0 = time.perf_counter()
@@ -439,7 +457,18 @@ def run(cfg, changed: Sequence[str] = (), progress_file=None, checked: bool = Fa
     metric_names = [k for k in ds.data_vars if ds[k].dims == ("condition", "subject", "time_h")]
     from sim.summary import summary_text
 
-    expected = expected_run(cfg, world, slow_cache) if kind != "cohort" else None
-    return Run(cfg=cfg, ds=ds, metric_names=metric_names, summary=summary_text(ds, metric_names), kind=kind,
+    figures = None
+    if figures_dir is not None and usable_cores(cfg) >= 2:
+        figures = figure_work(cfg, ds, kind, Path(figures_dir), helper=True)
+    try:
+        if figures is not None:
+            figures.start()
+        expected = expected_run(cfg, world, slow_cache) if kind != "cohort" else None
+        summary = summary_text(ds, metric_names)
+    except BaseException:
+        if figures is not None:
+            figures.close()
+        raise
+    return Run(cfg=cfg, ds=ds, metric_names=metric_names, summary=summary, kind=kind,
                seed=world.seed, model=world.model.NAME, sim_s=time.perf_counter() - t0, started=t0,
-               claims_run=claims_run, warnings=warnings, expected_ds=expected)
+               claims_run=claims_run, warnings=warnings, expected_ds=expected, figures=figures)
