@@ -185,7 +185,7 @@ def execute(cfg: DictConfig, run_dir: Path, changed=(), hydra_cfg=None) -> Path:
             existed_with_results = True
             raise
         check_free_space(stage.path, estimate(cfg).n_items)
-        r = run(cfg, changed, progress_file=ERR, checked=True, world=world)
+        r = run(cfg, changed, progress_file=ERR, checked=True, world=world, figures_dir=stage.path / "figures")
         _check_interrupted()
         r.write(run_dir, stage, progress_file=ERR)
     except (ConfigError, IntegrationError, RunExistsError) as e:

@@ -15,6 +15,7 @@ and renames it onto ``dir`` in one step (:class:`sim.runio.Stage`); it never wri
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -239,6 +240,7 @@ class Run:
     claims_run: object = None
     warnings: list[str] = field(default_factory=list)
     expected_ds: object = None  # the same design on the linear engine (report's "expected (no noise)")
+    figures: object = None  # a sim.plots.pool.FigureWork already drawing into a staging directory (run(figures_dir))
 
     @property
     def n_items(self) -> int:
@@ -248,25 +250,55 @@ class Run:
             n += ds.sizes["dose_mg_per_kg"] * ds.sizes["subject"] * (ds.sizes["dr_time_h"] + 1)
         return n
 
-    def steps(self) -> list[OutputStep]:
-        """The extra files of this run in order: the summary, each figure, the claims report (its sections:
-        :data:`sim.report.REPORT_STEPS`)."""
+    @property
+    def figure_formats(self) -> tuple[str, ...]:
+        """The formats of the run's figures (none for ``experiment=cohort`` or ``figure_formats=[]``)."""
+        formats = tuple(self.cfg.get("figure_formats", ["png"]) or ())
+        return formats if self.kind != "cohort" else ()
+
+    def figure_work(self, stage_dir: Path, helper: bool | None = None):
+        """The run's figures as a :class:`sim.plots.pool.FigureWork` drawing into ``stage_dir/figures`` (None
+        without figures): the one :func:`run` already started there (``figures_dir``), else a new one.
+        ``helper`` (default: when the run may use two or more cores, ``n_threads``): draw them in a helper
+        process too, alongside the claims report."""
+        started = self.figures
+        if started is not None and started.out_dir == Path(stage_dir) / "figures" and helper is not False:
+            return started
+        return figure_work(self.cfg, self.ds, self.kind, Path(stage_dir) / "figures", helper)
+
+    def steps(self, figures=None) -> list[OutputStep]:
+        """The extra files of this run in order: the summary, the claims report (its sections:
+        :data:`sim.report.REPORT_STEPS`) with the run's figures (one step each) finished just before report.md
+        and report.html, which embed them.
+
+        ``figures``: the run's :meth:`figure_work`, already started (its helper draws while the summary and the
+        claims are written); without it the figures are drawn in this process when the report needs them."""
         ds, cfg, kind = self.ds, self.cfg, self.kind
         text = self.summary
         extra = [OutputStep.single("summary.txt", lambda d: (d / "summary.txt").write_text(text + "\n"))]
-        formats = tuple(cfg.get("figure_formats", ["png"]) or ())
-        if kind != "cohort" and formats:
-            from sim.plots.figures import figure_jobs, render_figure
+        if kind == "cohort":
+            return extra
+        from sim.report import REPORT_STEPS, write_claims_outputs
 
-            # which figures: the experiment's declared contrasts (sim.schema), read from the Dataset
-            extra += [OutputStep.single(f"figures/{name}", lambda d, name=name, make=make: render_figure(
-                name, make, d / "figures", formats)) for name, make in figure_jobs(ds)]
-        if kind != "cohort":  # claims.csv, report.md, report.html (after the figures, which the report embeds)
-            from sim.report import REPORT_STEPS, write_claims_outputs
+        names = []
+        if self.figure_formats:
+            from sim.plots.figures import figure_jobs
 
-            ablation, expected = (self.claims_run if kind == "claims" else None), self.expected_ds
-            extra.append(OutputStep(REPORT_STEPS, lambda d, advance: write_claims_outputs(
-                ds, cfg, d, ablation=ablation, expected_ds=expected, progress=lambda section: advance())))
+            names = [f"figures/{name}" for name, _ in (figure_jobs(ds) if figures is None else figures.jobs)]
+        ablation, expected = (self.claims_run if kind == "claims" else None), self.expected_ds
+
+        def write(d, advance):
+            def draw_figures():  # the run's figures, each a progress step, before the report that embeds them
+                work = figures if figures is not None else self.figure_work(d, helper=False)
+                if work is not None:
+                    work.finish(lambda name: advance())
+                    return work.uris
+                return None
+
+            write_claims_outputs(ds, cfg, d, ablation=ablation, expected_ds=expected,
+                                 progress=lambda section: advance(), before_report=draw_figures)
+
+        extra.append(OutputStep((*REPORT_STEPS[:-1], *names, REPORT_STEPS[-1]), write))
         return extra
 
     def writers(self) -> list[Callable[[Path], object]]:
@@ -278,7 +310,10 @@ class Run:
 
         ``stage`` is an already opened :class:`sim.runio.Stage` for ``run_dir`` (the CLI opens it before the
         simulation, so an unwritable directory fails at once). With ``progress`` on (the config's key) a bar
-        counts one step per part: results.nc and metrics.csv, the summary, each figure, each report section."""
+        counts one step per part: results.nc and metrics.csv, the summary, each report section, each figure.
+        The figures' helper process (:meth:`figure_work`) starts first and is ended on any failure."""
+        from contextlib import nullcontext
+
         from omegaconf import OmegaConf
 
         from sim.runio import Stage, provenance, write_outputs
@@ -286,12 +321,16 @@ class Run:
         run_dir = Path(run_dir)
         own = stage is None
         stage = stage or Stage(run_dir).open()
-        steps = self.steps()
-        labels = ["results.nc, metrics.csv"] + [label for s in steps for label in s.labels]
         enabled = bool(self.cfg.get("progress", True))
         out = progress_file or sys.stderr
         try:
-            with _progress_bar(enabled, len(labels), "writing outputs", out, unit="step") as bar, \
+            figures = self.figure_work(stage.path)
+            if self.figures is not None and self.figures is not figures:  # started for another directory
+                self.figures.close()
+            steps = self.steps(figures)
+            labels = ["results.nc, metrics.csv"] + [label for s in steps for label in s.labels]
+            with figures or nullcontext(), \
+                    _progress_bar(enabled, len(labels), "writing outputs", out, unit="step") as bar, \
                     _messages_above(bar, out), _heartbeat(bar):
                 def advance():  # one part written; show the one now being written
                     bar.update(1)
@@ -311,6 +350,29 @@ class Run:
                 stage.discard()
 
 
+def figure_work(cfg, ds, kind: str, figures_dir: Path, helper: bool | None = None):
+    """A :class:`sim.plots.pool.FigureWork` of the run's figures into ``figures_dir`` (not started), or None when
+    the run draws none (``experiment=cohort``, ``figure_formats=[]``). ``helper``: see :meth:`Run.figure_work`."""
+    formats = tuple(cfg.get("figure_formats", ["png"]) or ()) if kind != "cohort" else ()
+    if not formats:
+        return None
+    from sim.plots.pool import FigureWork
+
+    helper = usable_cores(cfg) >= 2 if helper is None else helper
+    return FigureWork(ds, Path(figures_dir), formats, helper=helper, embed=True)
+
+
+def usable_cores(cfg) -> int:
+    """The cores a run may use: ``n_threads`` if set (> 0), else the CPUs this process may run on."""
+    n = int(cfg.get("n_threads", 0) or 0)
+    if n > 0:
+        return n
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class OutputStep:
     """One group of a run's output files: its parts' labels (one progress step each) and ``write(dir, advance)``,
@@ -327,10 +389,14 @@ class OutputStep:
         return OutputStep((label,), run)
 
 
-def run(cfg, changed: Sequence[str] = (), progress_file=None, checked: bool = False, world=None) -> Run:
+def run(cfg, changed: Sequence[str] = (), progress_file=None, checked: bool = False, world=None,
+        figures_dir: Path | None = None) -> Run:
     """Check ``cfg`` (unless ``checked``), simulate the configured experiment, return the :class:`Run`.
 
-    ``world``: the one :func:`preflight` built (the run's world is built once)."""
+    ``world``: the one :func:`preflight` built (the run's world is built once). ``figures_dir``: the staging
+    directory's ``figures/`` (the CLI's): with two or more cores the figures' helper process starts as soon as
+    the simulation is done and draws while the expected run (one core) and the summary are computed
+    (:meth:`Run.write` then finishes the same :class:`sim.plots.pool.FigureWork`)."""
     from sim.simulate import build_world
 
     t0 = time.perf_counter()
@@ -391,7 +457,18 @@ def run(cfg, changed: Sequence[str] = (), progress_file=None, checked: bool = Fa
     metric_names = [k for k in ds.data_vars if ds[k].dims == ("condition", "subject", "time_h")]
     from sim.summary import summary_text
 
-    expected = expected_run(cfg, world, slow_cache) if kind != "cohort" else None
-    return Run(cfg=cfg, ds=ds, metric_names=metric_names, summary=summary_text(ds, metric_names), kind=kind,
+    figures = None
+    if figures_dir is not None and usable_cores(cfg) >= 2:
+        figures = figure_work(cfg, ds, kind, Path(figures_dir), helper=True)
+    try:
+        if figures is not None:
+            figures.start()
+        expected = expected_run(cfg, world, slow_cache) if kind != "cohort" else None
+        summary = summary_text(ds, metric_names)
+    except BaseException:
+        if figures is not None:
+            figures.close()
+        raise
+    return Run(cfg=cfg, ds=ds, metric_names=metric_names, summary=summary, kind=kind,
                seed=world.seed, model=world.model.NAME, sim_s=time.perf_counter() - t0, started=t0,
-               claims_run=claims_run, warnings=warnings, expected_ds=expected)
+               claims_run=claims_run, warnings=warnings, expected_ds=expected, figures=figures)

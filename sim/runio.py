@@ -30,11 +30,39 @@ def check_fresh(run_dir: Path) -> None:
             raise RunExistsError(f"{run_dir} already holds {name}; refusing to overwrite an earlier run")
 
 
+#: the number format of metrics.csv (every float column: values and time_h); NaN is an empty cell
+CSV_FLOAT_FORMAT = "%.6g"
+
+
+def _csv_cells(values) -> list[str]:
+    """The CSV cells of a 1-d array, as ``pandas.DataFrame.to_csv(float_format=CSV_FLOAT_FORMAT)`` writes them:
+    floats with :data:`CSV_FLOAT_FORMAT` (NaN empty), integers as such, text quoted only when it holds a comma,
+    a quote or a line break (``csv.QUOTE_MINIMAL``)."""
+    a = np.asarray(values)
+    if a.dtype.kind == "f":
+        return ["" if x != x else CSV_FLOAT_FORMAT % x for x in a.tolist()]
+    if a.dtype.kind in "iub":
+        return [str(x) for x in a.tolist()]
+    out = []
+    for x in (str(v) for v in a.tolist()):
+        out.append(f'"{x.replace(chr(34), chr(34) * 2)}"' if any(ch in x for ch in ',"\r\n') else x)
+    return out
+
+
 def tidy_frame(ds, metric_names) -> str:
-    """The tidy CSV text: condition, subject, time_h, metric, value (one row per value; xarray -> pandas)."""
-    da = ds[list(metric_names)].to_array("metric").transpose("metric", "condition", "subject", "time_h")
-    df = da.to_dataframe(name="value").reset_index()[["condition", "subject", "time_h", "metric", "value"]]
-    return df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+    """The tidy CSV text: condition, subject, time_h, metric, value (one row per value, metric slowest, then
+    condition, subject, time_h). Formatted column by column (each coordinate value once): the same text as
+    pandas' ``to_csv(index=False, float_format="%.6g")`` of the long table (tests/test_outputs.py), ~9x faster."""
+    names = list(metric_names)
+    da = ds[names].to_array("metric").transpose("metric", "condition", "subject", "time_h")
+    conds, subjects, times = (_csv_cells(da[d].values) for d in ("condition", "subject", "time_h"))
+    keys = [f"{c},{s},{t}," for c in conds for s in subjects for t in times]
+    values = _csv_cells(da.values.reshape(-1))
+    n = len(keys)
+    lines = ["condition,subject,time_h,metric,value"]
+    for i, m in enumerate(_csv_cells(da["metric"].values)):
+        lines += [f"{k}{m},{v}" for k, v in zip(keys, values[i * n:(i + 1) * n], strict=True)]
+    return "\n".join(lines) + "\n"
 
 
 def git_commit() -> str | None:

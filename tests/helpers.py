@@ -53,3 +53,17 @@ def sandbox_server():
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def _refuse(message: str):
+    raise ValueError(message)
+
+
+class FailsToUnpickle:
+    """An object that pickles but raises ``ValueError(message)`` when unpickled (in another process)."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __reduce__(self):
+        return (_refuse, (self.message,))

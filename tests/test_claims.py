@@ -406,6 +406,24 @@ def test_origin_is_detected_from_the_config(tiny_run):
     assert o.kind == EMERGENT
 
 
+def test_read_outs_shared_across_claims_and_windows_give_the_claim_by_claim_results(tiny_run):
+    """evaluate / evaluate_by_window compute each read-out once (a memo per Dataset): the same Results, NaN and
+    not-evaluable reasons included, as each claim computed on its own."""
+    from sim.claims import evaluate
+    from sim.claims.registry import load_registry
+
+    cfg, ds = tiny_run
+    reg = load_registry(None)
+    memo: dict = {}
+    shared = evaluate(ds, reg, memo)
+    assert 0 < len(memo) < len(reg.testable)  # claims do share read-outs
+    assert [repr(r) for r in shared] == [repr(evaluate_claim(ds, c, reg)) for c in reg.claims]
+    by_window = evaluate_by_window(ds, reg, memo)
+    assert {k: repr(r) for k, r in by_window.items()} == {
+        (c.id, w): repr(evaluate_claim(ds, c, reg, w)) for c in reg.testable if not c.reference_window
+        for w in reg.windows_of(c)}
+
+
 def test_a_level_true_in_every_condition_is_a_property_of_the_network():
     # the linear engine (expected FC, no sampling noise: 4 subjects x 60-s scans would leave CIs that reach 0 by
     # chance): within-DMN FC > 0 holds in every condition (excitatory within-network coupling)

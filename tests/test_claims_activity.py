@@ -217,6 +217,18 @@ def test_task_response_of_the_default_run_is_per_untreated_condition():
             if untreated:
                 np.testing.assert_array_equal(x[:, 0], x[:, -1])
     assert with_task_response(out, cfg) is out
+    # a memo shared with another run of the same subjects (the expected run) gives the same values; other
+    # subjects are computed afresh, not taken from the memo
+    memo: dict = {}
+    first = with_task_response(ds, cfg, memo=memo)
+    again = with_task_response(ds.assign_coords(time_h=[-24.0, 48.0, 96.0]), cfg, memo=memo)
+    others = with_task_response(ds.assign_coords(subject=np.arange(4) + 4), cfg, memo=memo)
+    fresh = with_task_response(ds.assign_coords(subject=np.arange(4) + 4), cfg)
+    for k in TASK_METRICS:
+        np.testing.assert_array_equal(first[k].values, out[k].values)
+        np.testing.assert_array_equal(again[k].values, out[k].values)
+        np.testing.assert_array_equal(others[k].values, fresh[k].values)
+        assert not np.array_equal(others[k].values, out[k].values, equal_nan=True)
 
 
 def test_docs_claims_counts_and_lists_match_the_registry():

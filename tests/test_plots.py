@@ -101,6 +101,12 @@ def test_fc_matrices_use_the_nearest_scan_and_say_so(ds):
     im = fig.axes[0].images[0]
     vmin, vmax = im.get_clim()
     assert vmin == -vmax > -1.01 and im.get_cmap().name.startswith("RdBu_r")
+    # the gap between the two panels is drawn white (above the colour range), the blanked diagonal grey
+    from matplotlib.colors import to_hex
+
+    assert (shown[:, 21:24] > vmax).all() and np.isfinite(shown[:, 21:24]).all()
+    assert to_hex(im.get_cmap().get_over()) == "#ffffff" and to_hex(im.get_cmap().get_bad()) == "#d9d9d9"
+    assert np.isnan(np.diag(shown[:21, :21])).all()
 
 
 def test_missing_optional_parts_are_skipped(ds, tmp_path):

@@ -74,10 +74,12 @@ def assess(ds, cfg: Mapping | None, registry: Registry | None = None, variants=N
     validate(registry, known_names(ds, cfg))
     if registry.uses_task() and cfg is not None:   # the task block's linear response (sim/claims/task.py)
         block = task_block_from(registry.task_block)
-        ds = with_task_response(ds, cfg, block)
-        expected_ds = with_task_response(expected_ds, cfg, block) if expected_ds is not None else None
-    primary = variants[0].results if variants else {r.claim_id: r for r in evaluate(ds, registry)}
-    by_window = evaluate_by_window(ds, registry)
+        memo: dict = {}  # the expected run's subjects and phenotypes are the run's: one response each
+        ds = with_task_response(ds, cfg, block, memo)
+        expected_ds = with_task_response(expected_ds, cfg, block, memo) if expected_ds is not None else None
+    readouts: dict = {}  # each read-out of ds computed once for the claims and windows (sim.claims.evaluate)
+    primary = variants[0].results if variants else {r.claim_id: r for r in evaluate(ds, registry, readouts)}
+    by_window = evaluate_by_window(ds, registry, readouts)
     var_results = {v.name: v.results for v in variants} if variants else None
     pairs = contradictions(registry, primary, by_window, var_results)
     n_rep = int(ds.attrs.get("replicates", 1))

@@ -243,8 +243,26 @@ def healthy_direction(ds, registry: Registry, readout: Readout, values=None) -> 
     return (1 if m > 0 else -1), text
 
 
-def evaluate_claim(ds, claim: Claim, registry: Registry, window: str | None = None) -> Result:
-    """Evaluate one claim in one window (default: the claim's own window)."""
+def _memo_values(ds, readout: Readout, memo: dict | None):
+    """:func:`readout_values`, each read-out computed once per ``memo`` (one per ``ds``): claims and windows
+    share read-outs, and a pair read-out reads the whole FC array. A read-out that is not evaluable raises
+    the same :class:`NotEvaluable` each time."""
+    if memo is None:
+        return readout_values(ds, readout)
+    if readout not in memo:
+        try:
+            memo[readout] = readout_values(ds, readout)
+        except NotEvaluable as e:
+            memo[readout] = e
+    v = memo[readout]
+    if isinstance(v, NotEvaluable):
+        raise NotEvaluable(str(v))
+    return v
+
+
+def evaluate_claim(ds, claim: Claim, registry: Registry, window: str | None = None, memo: dict | None = None) -> Result:
+    """Evaluate one claim in one window (default: the claim's own window). ``memo``: a dict shared by calls on
+    the same ``ds`` (:func:`_memo_values`)."""
     wname = window or claim.window
     if not claim.testable:
         return Result(claim.id, wname or "", (), np.nan, np.nan, np.nan, 0, "", "", NOT_TESTABLE,
@@ -253,7 +271,7 @@ def evaluate_claim(ds, claim: Claim, registry: Registry, window: str | None = No
     expected = claim.expected
     extra = ""
     try:
-        v = readout_values(ds, claim.readout)
+        v = _memo_values(ds, claim.readout, memo)
         if expected == "toward_healthy":
             sign, text = healthy_direction(ds, registry, claim.readout, v)
             if sign == 0:
@@ -269,23 +287,27 @@ def evaluate_claim(ds, claim: Claim, registry: Registry, window: str | None = No
     return Result(claim.id, wname, scans, m, lo, hi, n, unit, expected, verdict, reason + extra)
 
 
-def evaluate(ds, registry: Registry) -> list[Result]:
-    """Every claim (testable or not) in its own window."""
-    return [evaluate_claim(ds, c, registry) for c in registry.claims]
+def evaluate(ds, registry: Registry, memo: dict | None = None) -> list[Result]:
+    """Every claim (testable or not) in its own window. ``memo``: see :func:`evaluate_claim` (default: one for
+    this call)."""
+    memo = {} if memo is None else memo
+    return [evaluate_claim(ds, c, registry, memo=memo) for c in registry.claims]
 
 
-def evaluate_by_window(ds, registry: Registry) -> dict[tuple[str, str], Result]:
+def evaluate_by_window(ds, registry: Registry, memo: dict | None = None) -> dict[tuple[str, str], Result]:
     """Every testable claim in each timeline window it speaks about (``speaks_about``, default every window of
     ``registry.timeline_windows``): (claim id, window) -> Result.
 
-    Claims with a reference window (they compare two windows by construction) are left out.
+    Claims with a reference window (they compare two windows by construction) are left out. ``memo``: see
+    :func:`evaluate_claim` (default: one for this call).
     """
+    memo = {} if memo is None else memo
     out = {}
     for c in registry.testable:
         if c.reference_window:
             continue
         for w in registry.windows_of(c):
-            out[(c.id, w)] = evaluate_claim(ds, c, registry, w)
+            out[(c.id, w)] = evaluate_claim(ds, c, registry, w, memo)
     return out
 
 

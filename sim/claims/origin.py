@@ -102,10 +102,22 @@ ACUTE_VARS = {"disinhibition": "nmda_block", "trapping": "trapped_block"}
 ACTIVE_STATE = 0.05  # a slow state counts as acting at a scan if it is above this share of its peak in the run
 
 
-def _receives(ds, cond: str, scans_h) -> set[str]:
+def _peak(ds, var: str, peaks: dict | None) -> float:
+    """max |state| of ``var`` over the whole run (conditions, subjects, times); ``peaks`` memoises it across the
+    claims of one run (each call otherwise reads the whole (condition, subject, time_fine_h) array)."""
+    if peaks is not None and var in peaks:
+        return peaks[var]
+    peak = float(np.nanmax(np.abs(ds[var].values), initial=0.0))
+    if peaks is not None:
+        peaks[var] = peak
+    return peak
+
+
+def _receives(ds, cond: str, scans_h, peaks: dict | None = None) -> set[str]:
     """The slow-target mechanisms acting on a condition at the given scans: the state (plasticity after a
     ketamine infusion, the TMS state during a course) is above :data:`ACTIVE_STATE` of its peak in the run.
-    The acute block (disinhibition) acts on every region's E->I drive, not on target edges, and is not one."""
+    The acute block (disinhibition) acts on every region's E->I drive, not on target edges, and is not one.
+    ``peaks``: a memo of the peaks for one ``ds`` (:func:`_peak`)."""
     out = set()
     if "time_fine_h" not in ds.dims:
         return out
@@ -114,14 +126,14 @@ def _receives(ds, cond: str, scans_h) -> set[str]:
     for mech, var in STATE_VARS.items():
         if var not in ds:
             continue
-        peak = float(np.nanmax(np.abs(ds[var].values), initial=0.0))
+        peak = _peak(ds, var, peaks)
         x = np.abs(ds[var].sel(condition=cond).values[:, idx])
         if peak > 0 and float(np.nanmean(x)) > ACTIVE_STATE * peak:
             out.add(mech)
     return out
 
 
-def _acting_acute(ds, cond: str, scans_h) -> set[str]:
+def _acting_acute(ds, cond: str, scans_h, peaks: dict | None = None) -> set[str]:
     """The acute mechanisms acting on a condition at the given scans: NMDA block (disinhibition) or its trapped part
     (trapping) above :data:`ACTIVE_STATE` of its peak in the run."""
     out = set()
@@ -131,7 +143,7 @@ def _acting_acute(ds, cond: str, scans_h) -> set[str]:
     for mech, var in ACUTE_VARS.items():
         if var not in ds:
             continue
-        peak = float(np.nanmax(np.abs(ds[var].values), initial=0.0))
+        peak = _peak(ds, var, peaks)
         x = np.asarray(ds[var].sel(condition=cond).values, float)          # (subject, time_fine)
         at = np.stack([np.interp(np.asarray(scans_h, float), t, row) for row in x])
         if peak > 0 and float(np.nanmean(np.abs(at))) > ACTIVE_STATE * peak:
@@ -139,9 +151,10 @@ def _acting_acute(ds, cond: str, scans_h) -> set[str]:
     return out
 
 
-def acting(ds, claim: Claim, scans_h) -> tuple[str, ...]:
+def acting(ds, claim: Claim, scans_h, peaks: dict | None = None) -> tuple[str, ...]:
     """What differs between a claim's two sides at its scans: 'phenotype' if their presets differ, and each drug /
-    TMS mechanism acting on the treated side and not on the control side (in MECHANISMS order)."""
+    TMS mechanism acting on the treated side and not on the control side (in MECHANISMS order). ``peaks``: a
+    memo for one ``ds`` (:func:`_peak`)."""
     from sim.pharmacology.slow import MECHANISMS
 
     c = claim.contrast
@@ -156,15 +169,17 @@ def acting(ds, claim: Claim, scans_h) -> tuple[str, ...]:
         return tuple(out)
 
     def on(cond):
-        return _receives(ds, cond, scans_h) | _acting_acute(ds, cond, scans_h) if cond is not None else set()
+        if cond is None:
+            return set()
+        return _receives(ds, cond, scans_h, peaks) | _acting_acute(ds, cond, scans_h, peaks)
 
     extra = on(c.treated) - on(control)
     return tuple(out + [m for m in MECHANISMS if m in extra])
 
 
-def input_masks(ds, claim: Claim, cfg: Mapping, atlas, scans_h) -> dict[str, np.ndarray]:
+def input_masks(ds, claim: Claim, cfg: Mapping, atlas, scans_h, peaks: dict | None = None) -> dict[str, np.ndarray]:
     """Inputs on which the claim's two sides differ at the given scans, each as the (N, N) mask of the edges
-    it writes."""
+    it writes. ``peaks``: a memo for one ``ds`` (:func:`_peak`)."""
     from sim.connectome import edge_mask
     from sim.pharmacology.slow import drug_from_config
 
@@ -184,7 +199,8 @@ def input_masks(ds, claim: Claim, cfg: Mapping, atlas, scans_h) -> dict[str, np.
         out["phenotype"] = m | m.T
     if c.type == "level":
         return out
-    extra = _receives(ds, treated, scans_h) - (_receives(ds, control, scans_h) if control is not None else set())
+    extra = _receives(ds, treated, scans_h, peaks) - (_receives(ds, control, scans_h, peaks) if control is not None
+                                                      else set())
     if extra:
         drug = drug_from_config(cfg["drug"], atlas)
         for mech in sorted(extra):
@@ -236,6 +252,7 @@ def origins(ds, cfg: Mapping, registry: Registry, primary: Mapping[str, Result],
     atlas = atlas_from_config(cfg["atlas"])
     seed_pairs = (cfg.get("metrics") or {}).get("seed_pairs") or {}
     out = {}
+    peaks: dict[str, float] = {}  # each slow state's peak over the run, read once
     for c in registry.testable:
         r = primary[c.id]
         rm = readout_mask(ds, c, seed_pairs)
@@ -244,11 +261,11 @@ def origins(ds, cfg: Mapping, registry: Registry, primary: Mapping[str, Result],
         if c.reference_window:  # an effect between two windows: the input may act in either
             scans += list(window_scans(ds, registry.windows[c.reference_window], registry.time_tolerance_h))
         if rm is not None and rm.any() and scans:
-            for name, im in input_masks(ds, c, cfg, atlas, scans).items():
+            for name, im in input_masks(ds, c, cfg, atlas, scans, peaks).items():
                 f = float((rm & im).sum() / rm.sum())
                 if best is None or f > best[1]:
                     best = (name, f)
-        act = acting(ds, c, scans) if scans else ()
+        act = acting(ds, c, scans, peaks) if scans else ()
         if best is not None and best[1] >= OVERLAP_BUILT_IN:
             what = "the depressed preset's edits" if best[0] == "phenotype" else f"the drug's {best[0]} targets"
             conf = _confirmed(c.id, [best[0]], variants)

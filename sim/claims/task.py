@@ -114,9 +114,12 @@ def _cond_spec(cfg: Mapping, name: str) -> tuple[str, str]:
     return str(c["phenotype"]), str(c.get("protocol", "none"))
 
 
-def with_task_response(ds, cfg: Mapping, block: TaskBlock | None = None):
+def with_task_response(ds, cfg: Mapping, block: TaskBlock | None = None, memo: dict | None = None):
     """``ds`` with the task metrics added as (condition, subject, time_h) variables (NaN for treated conditions;
-    all NaN for a model without a linear theory). Returns ``ds`` unchanged if they are already there."""
+    all NaN for a model without a linear theory). Returns ``ds`` unchanged if they are already there.
+
+    ``memo``: a dict shared by calls with the same ``cfg`` and ``block`` (a run and its expected run): each
+    phenotype's response for the same subjects is computed once (it depends on neither the engine nor the scans)."""
     if all(k in ds for k in TASK_METRICS) or cfg is None:
         return ds
     from sim.cohort import draw_traits
@@ -133,7 +136,7 @@ def with_task_response(ds, cfg: Mapping, block: TaskBlock | None = None):
         traits = draw_traits(world.seed, subjects, atlas.n_regions, world.cohort.coupling_jitter_cv)
         drive = np.zeros(atlas.n_regions)
         drive[atlas.members(block.driven)] = 1.0
-        cache: dict[str, dict] = {}
+        cache: dict = {} if memo is None else memo
         for i, cond in enumerate(str(c) for c in ds["condition"].values):
             try:
                 phen, proto = _cond_spec(cfg, cond)
@@ -141,12 +144,13 @@ def with_task_response(ds, cfg: Mapping, block: TaskBlock | None = None):
                 continue
             if proto != "none":
                 continue
-            if phen not in cache:
+            key = (phen, tuple(subjects.tolist()))
+            if key not in cache:
                 conn = apply_edits(world.base, atlas, cfg["phenotypes"][phen].get("edits") or [],
                                    f"phenotypes.{phen}.edits")
                 p = world.model.build(world.model_values, subject_network(world, traits, conn))
                 t, x = block_response(linear_operator(p.a_eff, p.omega, p.w), drive, block)
-                cache[phen] = task_measures(t, x, atlas.members(block.read), atlas.members(block.driven), block)
-            for k, v in cache[phen].items():
+                cache[key] = task_measures(t, x, atlas.members(block.read), atlas.members(block.driven), block)
+            for k, v in cache[key].items():
                 vals[k][i] = v[:, None]
     return ds.assign({k: (("condition", "subject", "time_h"), v) for k, v in vals.items()})

@@ -175,7 +175,10 @@ def diff_times(ds, contrast: ContrastSpec) -> list[float]:
 
 def fc_difference(ds, contrast: ContrastSpec, time_h: float) -> MeanCI:
     """Cohort mean and CI of the paired FC change (treated − control, from baseline) at one scan time."""
-    d = analysis.paired_contrast(ds["fc"].astype(float), contrast.treated, contrast.control, time_h)
+    have = {str(c) for c in ds["condition"].values}
+    arms = [c for c in (contrast.treated, contrast.control) if c is not None and c in have]  # missing: MissingData
+    fc = ds["fc"].sel(condition=arms).astype(float)  # the two arms only: not a float64 copy of every condition
+    d = analysis.paired_contrast(fc, contrast.treated, contrast.control, time_h)
     return analysis.ci(d.transpose("subject", "region", "region_to"))
 
 

@@ -83,7 +83,8 @@ def _write_csv(path: Path, columns, rows) -> Path:
 REPORT_STEPS = ("assessing the claims", "claims CSVs", "claims figures", "report.md, report.html")
 
 
-def write_claims_outputs(ds, cfg, stage_dir, ablation=None, expected_ds=None, progress=None) -> list[Path]:
+def write_claims_outputs(ds, cfg, stage_dir, ablation=None, expected_ds=None, progress=None,
+                         before_report=None) -> list[Path]:
     """Assess the registry on a timeline run (:func:`sim.claims.assess.assess`) and write into ``stage_dir``:
 
     ``claims.csv`` (one row per claim), ``claims_by_window.csv`` (every testable claim in every time window),
@@ -92,6 +93,9 @@ def write_claims_outputs(ds, cfg, stage_dir, ablation=None, expected_ds=None, pr
     engine (the "expected (no noise)" column). The run's own figures, if already in ``stage_dir/figures``, are
     embedded in the report. Raises :class:`sim.errors.ConfigError` if the registry names an unknown metric,
     region, network or condition. ``progress(section)``: called after each of :data:`REPORT_STEPS`.
+    ``before_report()``: called just before report.md and report.html are written (the run draws its own
+    figures there, :meth:`sim.run.Run.steps`, so the report embeds them); it may return the figures' data URIs
+    by resolved path (:func:`sim.report.render.render_html`).
     """
     stage = Path(stage_dir)
     done = progress or (lambda section: None)
@@ -114,7 +118,8 @@ def write_claims_outputs(ds, cfg, stage_dir, ablation=None, expected_ds=None, pr
     if variants:
         figs["matrix"] = save_fig(fig_matrix(registry, variants), stage / "figures" / "claims_ablation_matrix.png")
     done(REPORT_STEPS[2])
+    uris = before_report() if before_report is not None else None
     ctx = ReportContext(a, run_info(ds, cfg), stage / "figures", figs)
-    written += list(write_report(stage, ctx)) + list(figs.values())
+    written += list(write_report(stage, ctx, uris)) + list(figs.values())
     done(REPORT_STEPS[3])
     return written

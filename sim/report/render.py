@@ -6,7 +6,7 @@ import base64
 import html
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sim.report.blocks import Block, Cell, ReportContext, build_blocks
@@ -86,7 +86,11 @@ def _slug(s: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")
 
 
-def render_html(blocks: Sequence[Block], title: str) -> str:
+def render_html(blocks: Sequence[Block], title: str, uris: Mapping[str, str] | None = None) -> str:
+    """The report page; ``uris``: data URIs already made (:func:`png_data_uri`) by resolved PNG path (the run's
+    figures, made right after each was drawn, :class:`sim.plots.pool.FigureWork`)."""
+    uris = uris or {}
+
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"]
     toc = [b for b in blocks if b.kind == "h2"]
@@ -114,7 +118,8 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
                 rows.append("<tr>" + "".join(cells) + "</tr>")
             out.append("<table>" + "".join(rows) + "</table>")
         elif b.kind == "img":
-            out.append(f'<figure><img alt="{html.escape(b.caption)}" src="{png_data_uri(b.path)}">'
+            uri = uris.get(str(Path(b.path).resolve())) or png_data_uri(b.path)
+            out.append(f'<figure><img alt="{html.escape(b.caption)}" src="{uri}">'
                        f"<figcaption>{_html_inline(b.caption)}</figcaption></figure>")
         elif b.kind == "pre":
             out.append(f"<pre>{html.escape(b.text)}</pre>")
@@ -125,12 +130,13 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
     return "\n".join(out)
 
 
-def write_report(stage_dir: Path, ctx: ReportContext) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into ``stage_dir``; returns their paths."""
+def write_report(stage_dir: Path, ctx: ReportContext, uris: Mapping[str, str] | None = None) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into ``stage_dir``; returns their paths. ``uris``: see
+    :func:`render_html`."""
     stage_dir = Path(stage_dir)
     blocks = build_blocks(ctx)
     md = stage_dir / "report.md"
     md.write_text(render_markdown(blocks, stage_dir), encoding="utf-8")
     h = stage_dir / "report.html"
-    h.write_text(render_html(blocks, "dmn-sim claims report"), encoding="utf-8")
+    h.write_text(render_html(blocks, "dmn-sim claims report", uris), encoding="utf-8")
     return md, h
