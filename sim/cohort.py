@@ -58,7 +58,7 @@ def noise_seeds(seed: int, condition: str, subjects, scan_times_h, design: str =
     return [stream(seed, NOISE, s, c, scan_key(t)) for s in subjects for t in scan_times_h]
 
 
-@functools.lru_cache(maxsize=4)  # a run asks for one list per condition; a few runs may alternate (sandbox)
+@functools.lru_cache(maxsize=2)  # a run asks for one list per condition (~17 MB at 100 subjects), its expected run too
 def _common_noise_seeds(seed: int, subjects: tuple, scan_times_h: tuple) -> tuple:
     return tuple(stream(seed, NOISE_COMMON, s, scan_key(t)) for s in subjects for t in scan_times_h)
 

@@ -213,7 +213,8 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None, world: World 
         return at_times(states, grid, store), at_times(states, grid, scans)
 
     todo = [c for c in conds if slow_cache is None or c.name not in slow_cache]
-    # the conditions' drug states are independent whole-array numpy work (which releases the GIL): one thread each
+    # the conditions' drug states are independent, mostly whole-array numpy work (which releases the GIL; the
+    # interpolation to scan times does not): one thread each, results in condition order
     with ThreadPoolExecutor(max(1, min(world.settings.threads(), len(todo)))) as ex:
         computed = dict(zip([c.name for c in todo], ex.map(states_at, todo), strict=True))
     specs, seeds, slow_store = [], [], {}

@@ -6,19 +6,25 @@ run the old generator (seen in development; the compiled-vs-reference test caugh
 named by a hash of every module of this package that uses numba, and any edit of one of them starts a fresh cache.
 
 The directory is ``$NUMBA_CACHE_DIR/dmn-sim-<hash>`` if the user set ``NUMBA_CACHE_DIR``, else
-``$XDG_CACHE_HOME/dmn-sim/numba-<hash>`` (default ``~/.cache``; a per-user temporary directory if that cannot be
-created). :func:`configure` must run before numba is imported
-or before the first kernel module is (``sim/__init__.py`` calls it); numba itself is not imported here.
+``$XDG_CACHE_HOME/dmn-sim/numba-<hash>`` (default ``~/.cache``), else (no usable home) a private per-user directory
+under the system's temporary directory (mode 0700, owner checked); if none can be used, numba's own default is
+left alone. :func:`configure` runs at ``import sim``, before any kernel module; it sets ``NUMBA_CACHE_DIR`` for the
+whole process (other numba users in it included) and its children, which recompute the hash themselves (a child
+started after an edit gets the new directory). Old ``numba-<hash>`` directories are not pruned.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import sys
+import tempfile
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: the user's own NUMBA_CACHE_DIR as first seen ("" = none), remembered for child processes
+USER_VAR = "DMNSIM_USER_NUMBA_CACHE_DIR"
 
 
 def source_hash() -> str:
@@ -31,31 +37,48 @@ def source_hash() -> str:
     return h.hexdigest()[:16]
 
 
+def _user_dir() -> str:
+    if USER_VAR in os.environ:
+        return os.environ[USER_VAR]
+    return os.environ.get("NUMBA_CACHE_DIR", "")
+
+
 def cache_dir() -> Path:
-    user = os.environ.get("DMNSIM_USER_NUMBA_CACHE_DIR") or os.environ.get("NUMBA_CACHE_DIR")
+    """The preferred directory (see the module docstring); may raise OSError/RuntimeError without a usable home."""
+    user = _user_dir()
     if user:
         return Path(user) / f"dmn-sim-{source_hash()}"
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "dmn-sim" / f"numba-{source_hash()}"
 
 
+def _private_tmp_dir() -> Path | None:
+    """<tmp>/dmn-sim-numba-<uid>/numba-<hash>, created 0700 and used only if this user owns it and nobody else
+    can write to it (numba unpickles its cache files)."""
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    root = Path(tempfile.gettempdir()) / f"dmn-sim-numba-{uid if uid is not None else 'user'}"
+    try:
+        root.mkdir(mode=0o700, exist_ok=True)
+        st = root.stat()
+        if (uid is not None and st.st_uid != uid) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return None
+        path = root / f"numba-{source_hash()}"
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
+    except OSError:
+        return None
+
+
 def configure() -> None:
     """Point numba's cache at :func:`cache_dir` (environment for a later ``import numba``, config if imported)."""
-    if os.environ.get("DMNSIM_NUMBA_CACHE_CONFIGURED"):
-        return
-    user = os.environ.get("NUMBA_CACHE_DIR")
-    if user:
-        os.environ["DMNSIM_USER_NUMBA_CACHE_DIR"] = user  # remembered for child processes
-    path = cache_dir()
+    os.environ.setdefault(USER_VAR, os.environ.get("NUMBA_CACHE_DIR", ""))
     try:
+        path: Path | None = cache_dir()
         path.mkdir(parents=True, exist_ok=True)
-    except OSError:  # no writable home (some CI and container setups): a per-user temporary directory
-        import tempfile
-
-        path = Path(tempfile.gettempdir()) / f"dmn-sim-numba-{os.getuid() if hasattr(os, 'getuid') else 0}" / path.name
-        path.mkdir(parents=True, exist_ok=True)
-    path = str(path)
-    os.environ["NUMBA_CACHE_DIR"] = path
-    os.environ["DMNSIM_NUMBA_CACHE_CONFIGURED"] = "1"
+    except (OSError, RuntimeError):  # no writable or known home (containers with an arbitrary uid, read-only HOME)
+        path = _private_tmp_dir()
+    if path is None:
+        return
+    os.environ["NUMBA_CACHE_DIR"] = str(path)
     if "numba" in sys.modules:
-        sys.modules["numba"].config.CACHE_DIR = path
+        sys.modules["numba"].config.CACHE_DIR = str(path)

@@ -31,7 +31,8 @@ from sim.rng import normals_step, padded
 
 @numba.njit(nogil=True, cache=True)
 def workspace(z):  # pragma: no cover - compiled
-    """Scratch of one block: (noise (M8, B), words (4, B), f0, f1, zp like z, acc (N, B), obs (N, B))."""
+    """Scratch of one block: (noise (M4, B): the normals padded to whole Philox calls, words (4, B), f0, f1, zp
+    like z, acc (N, B), obs (N, B))."""
     n_s, n, nb = z.shape
     return (np.empty((padded(n_s * n), nb), np.float32), np.empty((4, nb), np.uint64), np.empty_like(z),
             np.empty_like(z), np.empty_like(z), np.zeros((n, nb), np.float32), np.empty((n, nb), np.float32))
@@ -120,7 +121,8 @@ ALIGN_BYTES = 64
 
 
 def aligned(a: np.ndarray, dtype=None) -> np.ndarray:
-    """C-contiguous copy of ``a`` (cast to ``dtype``) whose data start on an ALIGN_BYTES boundary."""
+    """``a`` as a C-contiguous array of ``dtype`` whose data start on an ALIGN_BYTES boundary: ``a`` itself if it
+    already is one, else an aligned copy."""
     a = np.asarray(a)
     dtype = np.dtype(a.dtype if dtype is None else dtype)
     if a.flags.c_contiguous and a.dtype == dtype and a.ctypes.data % ALIGN_BYTES == 0:

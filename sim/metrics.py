@@ -110,6 +110,8 @@ class OnlineStats:
         y = np.asarray(y)
         yk = np.ascontiguousarray(y.transpose(0, 2, 1), dtype=np.float64 if y.dtype == np.float64 else np.float32)
         record = np.ascontiguousarray(record, dtype=np.bool_)
+        if record.shape != (len(y),):
+            raise ValueError(f"record must have one flag per sample ({len(y)}), got shape {record.shape}")
         _push_compiled(yk, record, self.t_index, self.w0, self.sos, self.zr, self.zi, self.s1, self.s2, self.pair_i,
                        self.pair_j, self.r1, self.r2, self.dwell, self.wa, self.wb, self.dominance)
         self.t_index += len(y)

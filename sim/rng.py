@@ -1,9 +1,9 @@
 r"""Counter-based noise for the compiled kernels: Philox4x32-10 and a branch-free Box-Muller transform.
 
 Generator: Philox4x32-10 (Salmon, Moraes, Dror & Shaw 2011, "Parallel random numbers: as easy as 1, 2, 3",
-SC'11, DOI 10.1145/2063384.2063405; the default generator of cuRAND, oneMKL's device RNG and TensorFlow's stateless
-random ops; passes TestU01 BigCrush). It maps a 128-bit counter and a 64-bit key to 128 random bits, so any item's
-noise at any step is computed directly from (key, counter) with no sequential state: results do not depend on
+SC'11, DOI 10.1145/2063384.2063405; one of cuRAND's and oneMKL's generators and the one behind TensorFlow's
+stateless random ops; passes TestU01 BigCrush). It maps a 128-bit counter and a 64-bit key to 128 random bits, so
+any item's noise at any step is computed directly from (key, counter) with no sequential state: results do not depend on
 thread counts, chunk sizes, batch composition or block lengths. Tested against the known-answer vectors of
 Random123 (tests/kat_vectors of github.com/DEShawResearch/random123) in tests/test_rng.py. The 4x32 variant
 replaced Philox4x64-10 (numpy's Philox) in the kernels: its 32 x 32 -> 64-bit products are one vector instruction

@@ -204,7 +204,7 @@ def _expected_cov_threaded(model, params, settings) -> np.ndarray:
              and not f.metadata.get("shared", False))
     size = max(1, min(settings.chunk_items, math.ceil(n / settings.threads())))
     chunks = [slice(a, min(a + size, n)) for a in range(0, n, size)]
-    if len(chunks) == 1 or settings.threads() == 1:
+    if len(chunks) <= 1 or settings.threads() == 1:
         return model.expected_cov(params)
     with ThreadPoolExecutor(min(settings.threads(), len(chunks))) as ex:
         return np.concatenate(list(ex.map(lambda sl: model.expected_cov(take_items(params, sl)), chunks)))

@@ -48,6 +48,8 @@ def test_defective_operator_still_solves_lyapunov(route, monkeypatch):
     w[1, 0, 1] = 0.1  # item 1: diagonalisable
     sigma = np.array([[0.02, 0.03, 0.01], [0.02, 0.02, 0.02]])
     m = hopf.stationary_cov_complex(a, omega, w, sigma)
+    if route == "smith":  # the doubling itself settles both (no eigenvector basis needed)
+        assert hopf._lyapunov_smith(hopf._linear_operator(a, omega, w), 2 * sigma**2)[1].all()
     for b in range(2):
         lop = w[b] + np.diag(a[b] + 1j * omega[b])
         resid = lop @ m[b] + m[b] @ lop.conj().T + np.diag(2 * sigma[b] ** 2)
@@ -77,6 +79,37 @@ def test_smith_doubling_equals_the_eigen_route_and_leaves_unstable_items_to_it()
     m, stable = hopf._stationary_cov_and_stability(a, omega, w, sigma)
     np.testing.assert_array_equal(stable, truth)
     np.testing.assert_allclose(m[3:] / scale, m_e[3:] / scale, atol=1e-10)
+    # without noise M = 0 solves every item's equation: stability must still come from the dynamics
+    np.testing.assert_array_equal(hopf._stationary_cov_and_stability(a, omega, w, 0 * sigma)[1], truth)
+
+
+def test_unstable_items_never_count_as_converged():
+    """Sweep one node's a through the bifurcation: Smith's doubling reports convergence only for stable items."""
+    rng = np.random.default_rng(2)
+    n = 9
+    w = rng.uniform(-0.03, 0.08, (n, n)) * (rng.random((n, n)) < 0.5)
+    a = np.repeat(-rng.uniform(0.1, 0.6, n)[None], 300, axis=0)
+    a[:, 0] = np.linspace(-0.5, 0.5, 300)
+    omega = np.broadcast_to(2 * np.pi * rng.uniform(0.03, 0.08, n), a.shape)
+    lop = hopf._linear_operator(a, omega, np.broadcast_to(w, (300, n, n)))
+    truth = (np.linalg.eigvals(lop).real < 0).all(axis=-1)
+    assert 0 < truth.sum() < 300
+    done = hopf._lyapunov_smith(lop, np.full(a.shape, 1e-3))[1]
+    assert not (done & ~truth).any()
+
+
+def test_each_items_solution_does_not_depend_on_its_batch():
+    """Fast and slow items solved together equal each solved alone, bit for bit (so the linear engine's output
+    does not depend on thread counts or chunk sizes)."""
+    _, p = _params(_world(), 30)  # the default network: items converge after 8-10 doublings
+    b = p.a_eff.shape[0]
+    a, omega, w = (np.asarray(x, float) for x in (p.a_eff, p.omega, p.w))
+    sigma = np.broadcast_to(np.asarray(p.sigma, float), a.shape)
+    m, stable = hopf._stationary_cov_and_stability(a, omega, w, sigma)
+    for i in range(b):
+        mi, si = hopf._stationary_cov_and_stability(a[i:i + 1], omega[i:i + 1], w[i:i + 1], sigma[i:i + 1])
+        np.testing.assert_array_equal(m[i], mi[0])
+        assert stable[i] == si[0]
 
 
 class _Ends:

@@ -170,7 +170,7 @@ def test_compiled_balloon_equals_numpy_balloon():
         bold.integrate_compiled(bold.init_state((2,)), np.full((50, 2), -10.0), 0.1)
 
 
-def test_kernel_layout_arrays_are_aligned_copies():
+def test_kernel_layout_arrays_are_aligned_and_equal():
     from sim.kernel import ALIGN_BYTES, aligned, sparse_rows, state_to_kernel, to_kernel
 
     rng = np.random.default_rng(0)
