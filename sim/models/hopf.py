@@ -316,11 +316,15 @@ def _lyapunov_smith(lop: np.ndarray, qd: np.ndarray) -> tuple[np.ndarray, np.nda
         for _ in range(SMITH_DOUBLINGS):
             if not len(act):
                 break
-            aa, mm = a[act], m[act]
+            whole = len(act) == len(a)  # every item still summing: no gather / scatter copies
+            aa, mm = (a, m) if whole else (a[act], m[act])
             mm = mm + (aa @ mm) @ aa.conj().transpose(0, 2, 1)
             aa = aa @ aa
             norm = np.sqrt((aa.real**2 + aa.imag**2).sum(axis=(1, 2)))
-            m[act], a[act] = mm, aa
+            if whole:
+                a, m = aa, mm
+            else:
+                m[act], a[act] = mm, aa
             done[act] = norm < SMITH_TOL
             diverged[act] = ~np.isfinite(norm) | (norm > 1e150)  # unstable: stop before overflow
             act = act[~done[act] & ~diverged[act]]
