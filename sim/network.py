@@ -7,6 +7,7 @@ their own parameter arrays. Nothing here integrates anything.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -52,3 +53,26 @@ def take_items(obj, sl):
         shared = f.metadata.get("shared", False) or not isinstance(v, np.ndarray)
         kw[f.name] = v if shared else v[sl]
     return type(obj)(**kw)
+
+
+def distinct_items(obj, keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(first, inverse) over the items of a frozen dataclass of per-item arrays (as :func:`take_items` sees them):
+    indices of the distinct items (first occurrence, in order) and, for every item, its position in ``first``.
+    Two items are the same when every per-item array (and, if given, their rows of ``keys``) are equal byte for
+    byte (a BLAKE2b digest)."""
+    arrays = [np.ascontiguousarray(getattr(obj, f.name)) for f in fields(obj)
+              if not f.metadata.get("shared", False) and isinstance(getattr(obj, f.name), np.ndarray)]
+    n = len(arrays[0])
+    keys = np.zeros((n, 0), np.uint64) if keys is None else np.ascontiguousarray(keys)
+    seen: dict[bytes, int] = {}
+    first, inverse = [], np.empty(n, np.int64)
+    for i in range(n):
+        h = hashlib.blake2b(keys[i].tobytes(), digest_size=20)
+        for a in arrays:
+            h.update(a[i].tobytes())
+        d = h.digest()
+        if d not in seen:
+            seen[d] = len(first)
+            first.append(i)
+        inverse[i] = seen[d]
+    return np.asarray(first, np.int64), inverse

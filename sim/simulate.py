@@ -7,7 +7,6 @@ returns named metrics, FC and GBC per item. ``simulate_cohort`` is the one-condi
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,7 @@ from sim.metrics import (
     seed_pairs_from_config,
 )
 from sim.models import get_model
-from sim.network import NetworkSpec, take_items
+from sim.network import NetworkSpec, distinct_items, take_items
 from sim.observe import Pipeline
 from sim.params import read_params
 from sim.rng import item_keys
@@ -146,22 +145,7 @@ def unique_items(params, seeds: Sequence[np.random.SeedSequence] | None) -> tupl
     """(first, inverse): indices of the distinct items (first occurrence, in order) and, for every item, its
     position in ``first``. Two items are the same when every per-item parameter array and (unless ``seeds`` is
     None, as for the noise-free linear engine) their noise keys are equal byte for byte (a BLAKE2b digest)."""
-    arrays = [np.ascontiguousarray(getattr(params, f.name)) for f in fields(params)
-              if not f.metadata.get("shared", False) and isinstance(getattr(params, f.name), np.ndarray)]
-    n = len(arrays[0])
-    keys = item_keys(seeds) if seeds is not None else np.zeros((n, 0), np.uint64)
-    seen: dict[bytes, int] = {}
-    first, inverse = [], np.empty(n, np.int64)
-    for i in range(n):
-        h = hashlib.blake2b(keys[i].tobytes(), digest_size=20)
-        for a in arrays:
-            h.update(a[i].tobytes())
-        d = h.digest()
-        if d not in seen:
-            seen[d] = len(first)
-            first.append(i)
-        inverse[i] = seen[d]
-    return np.asarray(first, np.int64), inverse
+    return distinct_items(params, item_keys(seeds) if seeds is not None else None)
 
 
 def _simulate_params(world: World, params, seeds, progress=None) -> dict:

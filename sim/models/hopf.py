@@ -42,6 +42,7 @@ from sim.kernel import (
 )
 from sim.models.base import KERNEL as KERNEL_CAP
 from sim.models.base import Kernel, dt_rate_message
+from sim.network import distinct_items
 from sim.params import FREQUENCY_PARAMS, ParamSpec, natural_frequency_rad_s
 from sim.stats import cov_to_corr
 
@@ -105,7 +106,7 @@ def init_state(p: HopfParams, rngs: Sequence[np.random.Generator]) -> np.ndarray
     b, n = p.omega.shape
     # one Lyapunov solve per distinct network in the chunk (e.g. a subject's scans before any dose, or all scans of
     # an untreated condition: equal parameters, different noise streams)
-    first, inverse = _distinct_rows(p.a_eff, p.omega, p.w, p.sigma)
+    first, inverse = distinct_items(p)
     m, stable = _stationary_cov_and_stability(p.a_eff[first], p.omega[first], p.w[first], p.sigma[first])
     m, stable = m[inverse], stable[inverse]
     ok = stable & np.isfinite(m).all(axis=(1, 2))
@@ -122,19 +123,6 @@ def init_state(p: HopfParams, rngs: Sequence[np.random.Generator]) -> np.ndarray
         else:
             z[i] = 0.1 * rng.standard_normal((n, 2))
     return z
-
-
-def _distinct_rows(*arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(first, inverse) over the leading axis: indices of the distinct items (equal bytes in every array) in order of
-    first occurrence, and each item's position among them."""
-    seen: dict[bytes, int] = {}
-    first, inverse = [], np.empty(len(arrays[0]), np.int64)
-    for i in range(len(arrays[0])):
-        key = b"".join(np.ascontiguousarray(a[i]).tobytes() for a in arrays)
-        inverse[i] = seen.setdefault(key, len(first))
-        if inverse[i] == len(first):
-            first.append(i)
-    return np.asarray(first, np.int64), inverse
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
