@@ -219,7 +219,7 @@ def run_timeline(cfg: Mapping, progress=None, total_callback=None, world: World 
         computed = dict(zip([c.name for c in todo], ex.map(states_at, todo), strict=True))
     specs, seeds, slow_store = [], [], {}
     for c in conds:
-        cached = slow_cache.get(c.name) if slow_cache is not None and c.name in slow_cache else computed[c.name]
+        cached = computed[c.name] if c.name in computed else slow_cache[c.name]
         if slow_cache is not None:
             slow_cache[c.name] = cached
         slow_store[c.name] = cached[0]

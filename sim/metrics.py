@@ -99,7 +99,6 @@ class OnlineStats:
         # filter state of scipy.signal.sosfilt's direct form II transposed, real and imaginary parts
         self.zr = np.zeros((self.sos.shape[0], 2, n, b))
         self.zi = np.zeros((self.sos.shape[0], 2, n, b))
-        self.dom_a, self.dom_b = dom_a, dom_b
         self.wa, self.wb = np.zeros(n), np.zeros(n)  # network-mean weights: 1/|set| on the set's regions
         np.add.at(self.wa, np.asarray(dom_a, int), 1.0 / max(len(dom_a), 1))
         np.add.at(self.wb, np.asarray(dom_b, int), 1.0 / max(len(dom_b), 1))

@@ -55,13 +55,23 @@ def take_items(obj, sl):
     return type(obj)(**kw)
 
 
+def _per_item_arrays(obj) -> list[np.ndarray]:
+    """The per-item array fields of a frozen dataclass (not ``shared``, not scalars), in field order."""
+    return [v for f in fields(obj) if not f.metadata.get("shared", False)
+            and isinstance(v := getattr(obj, f.name), np.ndarray)]
+
+
+def count_items(obj) -> int:
+    """Number of items of a frozen dataclass of per-item arrays (their common leading length)."""
+    return len(_per_item_arrays(obj)[0])
+
+
 def distinct_items(obj, keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(first, inverse) over the items of a frozen dataclass of per-item arrays (as :func:`take_items` sees them):
     indices of the distinct items (first occurrence, in order) and, for every item, its position in ``first``.
     Two items are the same when every per-item array (and, if given, their rows of ``keys``) are equal byte for
     byte (a BLAKE2b digest)."""
-    arrays = [np.ascontiguousarray(getattr(obj, f.name)) for f in fields(obj)
-              if not f.metadata.get("shared", False) and isinstance(getattr(obj, f.name), np.ndarray)]
+    arrays = [np.ascontiguousarray(a) for a in _per_item_arrays(obj)]
     n = len(arrays[0])
     keys = np.zeros((n, 0), np.uint64) if keys is None else np.ascontiguousarray(keys)
     seen: dict[bytes, int] = {}

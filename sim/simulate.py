@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
@@ -32,7 +32,7 @@ from sim.metrics import (
     seed_pairs_from_config,
 )
 from sim.models import get_model
-from sim.network import NetworkSpec, distinct_items, take_items
+from sim.network import NetworkSpec, count_items, distinct_items, take_items
 from sim.observe import Pipeline
 from sim.params import read_params
 from sim.rng import item_keys
@@ -184,8 +184,7 @@ def expected_items(world: World, params, progress=None) -> dict:
 
 
 def _expected_cov_threaded(model, params, settings) -> np.ndarray:
-    n = next(len(v) for f in fields(params) if isinstance(v := getattr(params, f.name), np.ndarray)
-             and not f.metadata.get("shared", False))
+    n = count_items(params)
     size = max(1, min(settings.chunk_items, math.ceil(n / settings.threads())))
     chunks = [slice(a, min(a + size, n)) for a in range(0, n, size)]
     if len(chunks) <= 1 or settings.threads() == 1:
