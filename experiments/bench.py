@@ -388,6 +388,8 @@ def hopf_steps(duration_s: float, transient_s: float | None) -> int:
 def header_info() -> str:
     import numpy as np
 
+    from sim.jitcache import target_info
+
     cpu = platform.processor() or "?"
     try:
         with open("/proc/cpuinfo") as f:
@@ -395,7 +397,9 @@ def header_info() -> str:
     except (OSError, StopIteration):
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    t = target_info()
     s = (f"machine: {os.cpu_count()} logical CPUs, {cpu}; Python {platform.python_version()}, numpy {np.__version__}\n"
+         f"kernels: numba {t['numba']} for LLVM CPU {t['cpu']}, vector width: {t['vector_width']}\n"
          f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if load[0] > 0.5:
         s += "  (WARNING: the machine is busy; timings are pessimistic and noisy)"

@@ -19,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from sim import jitcache
 
 jitcache.configure()  # before any kernel module is imported: one numba cache per version of the compiled sources
+jitcache.configure_target()  # and the full AVX-512 vector width where the CPU has it
 
 try:
     __version__ = version("dmn-sim")  # the installed distribution's version (pyproject.toml)

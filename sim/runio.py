@@ -99,12 +99,13 @@ def _installed_vcs_commit() -> str | None:
 
 def provenance(seed: int, wall_s: float, extra: dict | None = None) -> dict:
     from sim import __version__
+    from sim.jitcache import target_info
 
     started = time.gmtime(time.time() - wall_s)
     return {"package": "dmn-sim", "version": __version__, "git_commit": git_commit(), "seed": seed,
             "wall_time_s": round(wall_s, 3), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", started),
             "python": sys.version.split()[0], "numpy": np.__version__, "platform": platform.platform(),
-            "argv": sys.argv, **(extra or {})}
+            "kernels": target_info(), "argv": sys.argv, **(extra or {})}
 
 
 def write_outputs(stage: Path, ds, metric_names, config_yaml: str, prov: dict, extra=(), done=None,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 from sim import jitcache
 
@@ -67,3 +70,47 @@ def test_the_running_process_uses_the_hashed_directory():
     numba.core.config.reload_config()  # numba re-reads its environment before compiling; do it now
     assert os.environ["NUMBA_CACHE_DIR"] == numba.config.CACHE_DIR
     assert numba.config.CACHE_DIR.endswith(jitcache.source_hash())
+
+
+def test_target_features_drop_only_the_256_bit_preference():
+    host = "+avx512f,+fma,-amx-tile,+prefer-256-bit,+avx2"
+    out = jitcache.target_features(host).split(",")
+    assert out[-1] == f"-{jitcache.NARROW_FEATURE}"
+    assert f"+{jitcache.NARROW_FEATURE}" not in out
+    assert out[:-1] == ["+avx512f", "+fma", "-amx-tile", "+avx2"]
+
+
+def test_avx512_is_read_from_the_cpu_flags(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw\n")
+    assert jitcache._has_avx512(info)
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512_vnni_like\n")
+    assert not jitcache._has_avx512(info)
+    assert not jitcache._has_avx512(tmp_path / "missing")
+
+
+def test_target_is_left_alone_when_the_user_chose_it_or_numba_came_first(monkeypatch):
+    monkeypatch.setattr(jitcache, "_has_avx512", lambda: True)
+    monkeypatch.setenv("NUMBA_CPU_FEATURES", "+mine")
+    jitcache.configure_target()
+    assert os.environ["NUMBA_CPU_FEATURES"] == "+mine"
+    monkeypatch.delenv("NUMBA_CPU_FEATURES")
+    monkeypatch.delenv("NUMBA_CPU_NAME", raising=False)
+    assert "numba" in sys.modules  # imported by the test session: its configuration is already read
+    jitcache.configure_target()
+    assert "NUMBA_CPU_FEATURES" not in os.environ
+
+
+def test_a_fresh_process_on_an_avx512_cpu_compiles_for_the_full_width():
+    """In a fresh interpreter ``import sim`` sets the features before numba is imported (or, without AVX-512,
+    leaves LLVM's default), and the provenance record says which."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME")}
+    code = ("import os, json, sim; from sim.jitcache import target_info; "
+            "print(json.dumps([os.environ.get('NUMBA_CPU_FEATURES', ''), target_info()]))")
+    feats, info = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                            check=True).stdout)
+    if jitcache._has_avx512():
+        assert feats.endswith(f"-{jitcache.NARROW_FEATURE}") and "+avx512f" in feats
+        assert info["vector_width"] == "512-bit"
+    else:
+        assert feats == "" and info["vector_width"] == "LLVM default for the CPU"
