@@ -184,3 +184,49 @@ def test_kernel_layout_arrays_are_aligned_and_equal():
     w = rng.standard_normal((4, 6, 6)) * (rng.random((6, 6)) < 0.5)
     assert all(v.ctypes.data % ALIGN_BYTES == 0 for v in sparse_rows(w.astype(np.float32))[:1])
     assert aligned(np.zeros(0)).size == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_coupling_sums_equal_the_entry_ordered_sums_on_every_path(dtype):
+    """Register tiles, single vectors and the scalar tail (sim.kernel.coupling_sums) give each item the sum
+    sum_k w[k] x[j_k] taken in entry order from 0: bit-equal to the same sums in numpy, for chunk sizes that use
+    every path, and for arrays that do not start on a vector boundary."""
+    import numba
+
+    from sim.kernel import TILE_VECTORS, VECTOR_BYTES, coupling_sums, sparse_rows
+
+    @numba.njit
+    def all_rows(wv, indptr, indices, x, y, cx, cy):
+        for i in range(x.shape[0]):
+            coupling_sums(wv, indptr, indices, x, y, cx[i], cy[i], i)
+
+    lanes = VECTOR_BYTES // np.dtype(dtype).itemsize
+    rng = np.random.default_rng(3)
+    n = 9
+    for nb in (1, lanes - 1, lanes, lanes + 1, TILE_VECTORS * lanes + lanes + 3, 2 * TILE_VECTORS * lanes):
+        w = rng.standard_normal((nb, n, n)) * (rng.random((n, n)) < 0.6)
+        wv, indptr, indices = sparse_rows(w.astype(dtype))
+        buf = rng.standard_normal(2 * n * nb + 1).astype(dtype)
+        x, y = buf[1:].reshape(2, n, nb)  # offset by one element: unaligned rows
+        cx, cy = np.empty((n, nb), dtype), np.empty((n, nb), dtype)
+        all_rows(wv, indptr, indices, x, y, cx, cy)
+        for i in range(n):
+            ex, ey = np.zeros(nb, dtype), np.zeros(nb, dtype)
+            for k in range(indptr[i], indptr[i + 1]):
+                ex = ex + wv[k] * x[indices[k]]
+                ey = ey + wv[k] * y[indices[k]]
+            np.testing.assert_array_equal(cx[i], ex, err_msg=f"nb={nb} row {i}")
+            np.testing.assert_array_equal(cy[i], ey, err_msg=f"nb={nb} row {i}")
+
+
+def test_hopf_items_bit_identical_between_a_wide_chunk_and_narrow_ones():
+    """A chunk wide enough for the coupling's register tiles gives every item the same bits as chunks of 5
+    (scalar path only)."""
+    from sim.kernel import TILE_VECTORS, VECTOR_BYTES
+
+    b = TILE_VECTORS * VECTOR_BYTES // 4 + 21
+    p = _params(hopf, b, sparse=True)
+    seeds = np.random.SeedSequence(11).spawn(b)
+    wide = np.concatenate(simulate(hopf, p, seeds, _settings(hopf, n_threads=1, chunk_items=b), Recorder), 1)
+    narrow = np.concatenate(simulate(hopf, p, seeds, _settings(hopf, n_threads=2, chunk_items=5), Recorder), 1)
+    np.testing.assert_array_equal(wide, narrow)

@@ -31,6 +31,7 @@ import scipy.linalg
 
 from sim.kernel import (
     corrector,
+    coupling_sums,
     drift_via_kernel,
     increments,
     predictor,
@@ -138,18 +139,7 @@ def rhs(z, p, aux, out):  # pragma: no cover - compiled
     for i in range(n):
         cx = out[0, i]
         cy = out[1, i]
-        for b in range(nb):
-            cx[b] = 0.0
-            cy[b] = 0.0
-        for k in range(indptr[i], indptr[i + 1]):
-            j = indices[k]
-            wij = wv[k]
-            xj = x[j]
-            yj = y[j]
-            for b in range(nb):
-                wb = wij[b]  # loaded once: the store to cx could alias it otherwise
-                cx[b] += wb * xj[b]
-                cy[b] += wb * yj[b]
+        coupling_sums(wv, indptr, indices, x, y, cx, cy, i)  # cx = (W x)_i, cy = (W y)_i
         xi = x[i]
         yi = y[i]
         ai = a_eff[i]
