@@ -65,9 +65,10 @@ DRUG_RANGES = {
     "tms.s_half_h": (1e-6, 1e5),
 }
 
-#: rough end-to-end node-steps per second on 2 cores (README, "Speed": make bench, 1,024 subjects, 23 regions,
+#: rough end-to-end node-steps per second on 2 cores (README, "Speed": make bench, 1,024 subjects, 23 regions; measured
+#: 172-239 M hopf, 85-97 M wilson_cowan, 62-64 M kuramoto on two hosts,
 #: rounded down); used only for estimates, as node-steps / region count = item-steps
-ROUGH_NODE_STEPS_PER_S = {"hopf": 120e6, "kuramoto": 50e6, "wilson_cowan": 60e6}
+ROUGH_NODE_STEPS_PER_S = {"hopf": 150e6, "kuramoto": 50e6, "wilson_cowan": 80e6}
 
 
 def rough_item_steps_per_s(model: str, n_regions: int) -> float | None:
