@@ -236,6 +236,14 @@ print(json.dumps({"version": importlib.metadata.version("neurolib"), "source": s
 '''
 
 
+def foreign_env() -> dict:
+    """This environment without the numba target dmn-sim chose (:func:`sim.jitcache.foreign_env`): peers and the
+    baseline revision compile with their own defaults."""
+    from sim.jitcache import foreign_env as without_target
+
+    return without_target()
+
+
 def peer_interpreter(requested: str | None) -> tuple[str | None, str]:
     """The interpreter to run neurolib in, or None with the reason."""
     py = requested or sys.executable
@@ -260,7 +268,7 @@ def run_peer(py: str, steps: int, subjects: int, repeat: int) -> dict:
     arg = {"regions": PEER_REGIONS, "steps": steps, "dt": float(mp.dt_s), "a": float(p.a),
            "w": float(2 * np.pi * (p.f_min_hz + p.f_max_hz) / 2), "G": float(p.global_coupling),
            "sigma": float(p.sigma), "subjects": subjects, "repeat": repeat}
-    r = subprocess.run([py, "-c", PEER_SNIPPET, json.dumps(arg)], capture_output=True, text=True)
+    r = subprocess.run([py, "-c", PEER_SNIPPET, json.dumps(arg)], capture_output=True, text=True, env=foreign_env())
     if r.returncode != 0:
         return {"error": (r.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -461,7 +469,7 @@ def run_vbjax(py: str, script: Path, sizes: list[int]) -> dict:
     or {"error": ...}.
     """
     try:
-        r = subprocess.run([py, str(script), *map(str, sizes)], capture_output=True, text=True)
+        r = subprocess.run([py, str(script), *map(str, sizes)], capture_output=True, text=True, env=foreign_env())
     except OSError as e:
         return {"error": f"cannot run {py} ({e})"}
     if r.returncode != 0:
@@ -490,7 +498,7 @@ def baseline_tree(rev: str) -> tuple[Path | None, str]:
 
 def call_baseline(tree: Path, spec: dict) -> dict:
     """One case run by the baseline revision's own bench worker (its code, this interpreter)."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = {**foreign_env(), "PYTHONPATH": str(tree)}  # the old revision compiles with its own (LLVM's) defaults
     r = subprocess.run([sys.executable, str(tree / "experiments" / "bench.py"), "--worker", json.dumps(spec)],
                        capture_output=True, text=True, env=env, cwd=str(tree))
     lines = r.stdout.strip().splitlines()

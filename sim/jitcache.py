@@ -100,26 +100,69 @@ def target_features(host: str) -> str:
     return ",".join([*kept, f"-{NARROW_FEATURE}"])
 
 
+#: the NUMBA_CPU_FEATURES value :func:`configure_target` set, so a child process (a sweep job, perhaps on another
+#: machine) can tell sim's own choice from the user's and redo it for its own CPU
+OWN_VAR = "DMNSIM_NUMBA_CPU_FEATURES"
+
+
+#: bytes of the vector registers the coupling tiles (:func:`sim.kernel.coupling_sums`) are written for, and vectors
+#: per tile (2 sums x TILE_VECTORS accumulators in 32 zmm / 16 ymm registers); set by :func:`configure_target`
+VECTOR_BYTES = 32
+TILE_VECTORS = 4
+
+
 def configure_target() -> None:
+    """:func:`_choose_target`, then the coupling tiles' width from the NUMBA_CPU_FEATURES numba will read: 64 bytes
+    (zmm) with AVX-512 (this module's choice or the user's), else 32 (ymm; other CPUs split the vectors, which costs
+    speed, not correctness)."""
+    global VECTOR_BYTES, TILE_VECTORS
+    _choose_target()
+    VECTOR_BYTES = 64 if "+avx512f" in os.environ.get("NUMBA_CPU_FEATURES", "").split(",") else 32
+    TILE_VECTORS = 8 if VECTOR_BYTES == 64 else 4
+
+
+def _choose_target() -> None:
     """Compile for the full AVX-512 vector width (module docstring) by setting ``NUMBA_CPU_FEATURES`` for this
-    process and its children. Nothing is changed when numba was imported first (its configuration is read then),
-    when the user chose the target, or without AVX-512."""
-    user_chose = os.environ.get("NUMBA_CPU_NAME") or os.environ.get("NUMBA_CPU_FEATURES")
-    if user_chose or "numba" in sys.modules or not _has_avx512():
+    process and its children. Nothing is changed when numba was imported first (its configuration is read then) or
+    when the user chose the target. A value this function set in a parent (marked by :data:`OWN_VAR`) is decided
+    again for this process's CPU, and dropped without AVX-512."""
+    inherited = os.environ.get("NUMBA_CPU_FEATURES")
+    ours = inherited is not None and inherited == os.environ.get(OWN_VAR)
+    if "numba" in sys.modules or os.environ.get("NUMBA_CPU_NAME") or (inherited and not ours):
+        return
+    if ours:
+        del os.environ["NUMBA_CPU_FEATURES"], os.environ[OWN_VAR]
+    if not _has_avx512():
         return
     import llvmlite.binding  # loads LLVM (~30 ms); numba loads it anyway
 
-    os.environ["NUMBA_CPU_FEATURES"] = target_features(llvmlite.binding.get_host_cpu_features().flatten())
+    host = llvmlite.binding.get_host_cpu_features().flatten()
+    if "+avx512f" not in host.split(","):  # /proc/cpuinfo lists it but LLVM does not see it usable
+        return
+    os.environ["NUMBA_CPU_FEATURES"] = os.environ[OWN_VAR] = target_features(host)
+
+
+def foreign_env(env: dict | None = None) -> dict:
+    """A copy of the environment without the target :func:`configure_target` set: for other projects' processes
+    (benchmark peers, an old revision), which should compile with their own defaults."""
+    env = dict(os.environ if env is None else env)
+    if env.get("NUMBA_CPU_FEATURES") is not None and env.get("NUMBA_CPU_FEATURES") == env.get(OWN_VAR):
+        del env["NUMBA_CPU_FEATURES"]
+    env.pop(OWN_VAR, None)
+    return env
 
 
 def target_info() -> dict:
-    """What the kernels were compiled for, for provenance: numba version, LLVM CPU name and feature override."""
+    """What the kernels were compiled for, for provenance: numba version, LLVM CPU name, vector width of the loops
+    LLVM vectorises and of the coupling tiles (:data:`sim.kernel.VECTOR_BYTES`)."""
     import llvmlite.binding
     import numba
 
-    return {"numba": numba.__version__, "cpu": llvmlite.binding.get_host_cpu_name(),
-            "vector_width": "512-bit" if f"-{NARROW_FEATURE}" in (numba.config.CPU_FEATURES or "") else
-            "LLVM default for the CPU"}
+    feats = (numba.config.CPU_FEATURES or llvmlite.binding.get_host_cpu_features().flatten()).split(",")
+    wide = "+avx512f" in feats and f"-{NARROW_FEATURE}" in feats
+    return {"numba": numba.__version__, "cpu": numba.config.CPU_NAME or llvmlite.binding.get_host_cpu_name(),
+            "vector_width": "512-bit" if wide else "LLVM default for the CPU",
+            "coupling_tile": f"{TILE_VECTORS} x {VECTOR_BYTES * 8}-bit vectors"}
 
 
 def configure() -> None:

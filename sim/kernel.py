@@ -23,8 +23,6 @@ depend on the block length, the chunk or the thread (each item's arithmetic uses
 
 from __future__ import annotations
 
-import os
-
 import numba
 import numpy as np
 from llvmlite import ir
@@ -32,6 +30,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from sim import jitcache
 from sim.rng import normals_step, padded
 
 
@@ -125,13 +124,6 @@ def record(ws, out, k, window, stride, sample):  # pragma: no cover - compiled
 # Sparse coupling sums with register accumulators
 # ---------------------------------------------------------------------------------------------------------
 
-#: bytes of one vector register the coupling tiles are written for: AVX-512 (zmm) where numba compiles for it
-#: (:mod:`sim.jitcache`), else AVX2 (ymm); other CPUs split the vectors, which costs speed, not correctness
-VECTOR_BYTES = 64 if "+avx512f" in os.environ.get("NUMBA_CPU_FEATURES", "") else 32
-#: vectors per tile: 2 sums x TILE_VECTORS accumulators stay in registers (32 zmm / 16 ymm registers)
-TILE_VECTORS = 8 if VECTOR_BYTES == 64 else 4
-
-
 def _ptr(context, builder, aryty, ary, inds):
     a = context.make_array(aryty)(context, builder, ary)
     return cgutils.get_item_pointer2(context, builder, a.data, cgutils.unpack_tuple(builder, a.shape),
@@ -149,8 +141,12 @@ def _make_row_sums(n_vectors: int):
         arrays = (wv, x, y, cx, cy)
         if not all(isinstance(a, types.Array) and a.layout == "C" for a in arrays):
             return None  # unit stride along the items is what the vector loads assume
-        if len({a.dtype for a in arrays}) != 1 or wv.ndim != 2 or x.ndim != 2 or y.ndim != 2 or cx.ndim != 1:
+        if len({a.dtype for a in arrays}) != 1 or not isinstance(wv.dtype, types.Float):
             return None
+        if (wv.ndim, x.ndim, y.ndim, cx.ndim, cy.ndim) != (2, 2, 2, 1, 1):
+            return None
+        if not (isinstance(indices, types.Array) and indices.ndim == 1 and isinstance(indices.dtype, types.Integer)):
+            return None  # indices must be valid (0 <= j < N): no wraparound, no bounds check
         dtype = wv.dtype
         sig = types.void(wv, x, y, cx, cy, kbeg, kend, indices, b0)
 
@@ -193,6 +189,7 @@ def _make_row_sums(n_vectors: int):
     return row_sums
 
 
+VECTOR_BYTES, TILE_VECTORS = jitcache.VECTOR_BYTES, jitcache.TILE_VECTORS  # fixed at import, as numba's target
 _row_sums_tile = _make_row_sums(TILE_VECTORS)
 _row_sums_vector = _make_row_sums(1)
 
@@ -211,7 +208,9 @@ def coupling_sums(wv, indptr, indices, x, y, cx, cy, i):  # pragma: no cover - c
     Tiles of TILE_VECTORS vector registers of items keep their sums in registers over the row's entries (the
     plain item loop loaded and stored both sums at every entry), then single vectors, then the last items one by
     one. Every item gets the same operations in the same order on every path, so results do not depend on the
-    chunk's size (tests/test_kernels.py). The whole hopf kernel ran 1.28x faster at 256 items (1.34x at 128) on
+    chunk's size (tests/test_kernels.py). The tail and the tiles must stay alike: a caller compiled with
+    ``fastmath`` (even ``{"contract"}``) would fuse the tail's multiply-adds but not the tiles', and items would then
+    differ by their place in the chunk. The whole hopf kernel ran 1.28x faster at 256 items (1.34x at 128) on
     an AVX-512 Xeon, measured against the plain loop in one process."""
     nb = x.shape[1]
     lanes = _lanes(x)
@@ -265,8 +264,8 @@ def sparse_rows(*weights: np.ndarray) -> tuple:
 
     Returns (values_1, ..., values_W (nnz, B), indptr (N + 1,) int64, indices (nnz,) int64): row i's sources
     are ``indices[indptr[i]:indptr[i + 1]]`` in increasing order. An entry is kept if any item of the chunk has
-    a non-zero weight there in any of the arrays (the connectome's pattern is shared by every item; about 45 %
-    of the default 21 x 21 matrix is non-zero). Skipping weights that are exactly 0 in every item leaves each
+    a non-zero weight there in any of the arrays (the connectome's pattern is shared by every item; about 40 %
+    of the default 23 x 23 matrix is non-zero). Skipping weights that are exactly 0 in every item leaves each
     item's sums, taken in the same order, bit-identical to the dense loop for finite states, so results still do
     not depend on which items share the chunk.
     """

@@ -66,7 +66,7 @@ DRUG_RANGES = {
 }
 
 #: rough end-to-end node-steps per second on 2 cores (README, "Speed": make bench, 1,024 subjects, 23 regions; measured
-#: 172-239 M hopf, 85-97 M wilson_cowan, 62-64 M kuramoto on two hosts,
+#: 172-273 M hopf, 85-103 M wilson_cowan, 62-69 M kuramoto on two hosts,
 #: rounded down); used only for estimates, as node-steps / region count = item-steps
 ROUGH_NODE_STEPS_PER_S = {"hopf": 150e6, "kuramoto": 50e6, "wilson_cowan": 80e6}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -89,28 +90,67 @@ def test_avx512_is_read_from_the_cpu_flags(tmp_path):
     assert not jitcache._has_avx512(tmp_path / "missing")
 
 
+def _keep_tile_width(monkeypatch):
+    """configure_target() sets the tile width module-wide; restore it after the test."""
+    monkeypatch.setattr(jitcache, "VECTOR_BYTES", jitcache.VECTOR_BYTES)
+    monkeypatch.setattr(jitcache, "TILE_VECTORS", jitcache.TILE_VECTORS)
+
+
 def test_target_is_left_alone_when_the_user_chose_it_or_numba_came_first(monkeypatch):
+    _keep_tile_width(monkeypatch)
     monkeypatch.setattr(jitcache, "_has_avx512", lambda: True)
-    monkeypatch.setenv("NUMBA_CPU_FEATURES", "+mine")
-    jitcache.configure_target()
-    assert os.environ["NUMBA_CPU_FEATURES"] == "+mine"
-    monkeypatch.delenv("NUMBA_CPU_FEATURES")
+    importlib.import_module("numba")  # imported for the last part; hidden from configure_target for the first
+    numba = sys.modules.pop("numba")  # as if numba were not imported yet (restored below)
+    try:
+        for var in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME"):
+            monkeypatch.delenv("NUMBA_CPU_FEATURES", raising=False)
+            monkeypatch.delenv("NUMBA_CPU_NAME", raising=False)
+            monkeypatch.delenv(jitcache.OWN_VAR, raising=False)
+            monkeypatch.setenv(var, "+mine")
+            jitcache.configure_target()
+            assert os.environ[var] == "+mine" and os.environ.get("NUMBA_CPU_FEATURES") in ("+mine", None)
+            assert jitcache.OWN_VAR not in os.environ
+    finally:
+        sys.modules["numba"] = numba
+    monkeypatch.delenv("NUMBA_CPU_FEATURES", raising=False)
     monkeypatch.delenv("NUMBA_CPU_NAME", raising=False)
-    assert "numba" in sys.modules  # imported by the test session: its configuration is already read
-    jitcache.configure_target()
+    jitcache.configure_target()  # numba is imported in this session: its configuration is already read
     assert "NUMBA_CPU_FEATURES" not in os.environ
+
+
+def test_a_child_redoes_the_target_the_parent_set_for_its_own_cpu(monkeypatch):
+    """The value sim set (marked by OWN_VAR) is not the user's choice: a child on a CPU without AVX-512 (a sweep job
+    on another node) drops it, and other projects' processes get an environment without it."""
+    _keep_tile_width(monkeypatch)
+    importlib.import_module("numba")
+    numba = sys.modules.pop("numba")
+    try:
+        monkeypatch.setenv("NUMBA_CPU_FEATURES", "+avx512f,-prefer-256-bit")
+        monkeypatch.setenv(jitcache.OWN_VAR, "+avx512f,-prefer-256-bit")
+        monkeypatch.delenv("NUMBA_CPU_NAME", raising=False)
+        foreign = jitcache.foreign_env()
+        assert "NUMBA_CPU_FEATURES" not in foreign and jitcache.OWN_VAR not in foreign
+        monkeypatch.setattr(jitcache, "_has_avx512", lambda: False)
+        jitcache.configure_target()
+        assert "NUMBA_CPU_FEATURES" not in os.environ and jitcache.OWN_VAR not in os.environ
+        assert (jitcache.VECTOR_BYTES, jitcache.TILE_VECTORS) == (32, 4)  # the tiles follow the target
+    finally:
+        sys.modules["numba"] = numba
+    monkeypatch.setenv("NUMBA_CPU_FEATURES", "+user")  # the user's own value survives foreign_env
+    assert jitcache.foreign_env()["NUMBA_CPU_FEATURES"] == "+user"
 
 
 def test_a_fresh_process_on_an_avx512_cpu_compiles_for_the_full_width():
     """In a fresh interpreter ``import sim`` sets the features before numba is imported (or, without AVX-512,
     leaves LLVM's default), and the provenance record says which."""
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME")}
+    env.pop(jitcache.OWN_VAR, None)
     code = ("import os, json, sim; from sim.jitcache import target_info; "
             "print(json.dumps([os.environ.get('NUMBA_CPU_FEATURES', ''), target_info()]))")
     feats, info = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                             check=True).stdout)
     if jitcache._has_avx512():
         assert feats.endswith(f"-{jitcache.NARROW_FEATURE}") and "+avx512f" in feats
-        assert info["vector_width"] == "512-bit"
+        assert info["vector_width"] == "512-bit" and info["coupling_tile"].endswith("512-bit vectors")
     else:
         assert feats == "" and info["vector_width"] == "LLVM default for the CPU"
