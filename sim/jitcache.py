@@ -154,7 +154,7 @@ def foreign_env(env: dict | None = None) -> dict:
 
 def target_info() -> dict:
     """What the kernels were compiled for, for provenance: numba version, LLVM CPU name, vector width of the loops
-    LLVM vectorises and of the coupling tiles (:data:`sim.kernel.VECTOR_BYTES`)."""
+    LLVM vectorises and of the coupling tiles (:data:`VECTOR_BYTES`, :data:`TILE_VECTORS`)."""
     import llvmlite.binding
     import numba
 
